@@ -11,21 +11,21 @@ import (
 type Fault uint8
 
 const (
-	FaultNone         Fault = iota
-	FaultTruncated          // shorter than its type's layout
-	FaultTrailing           // longer than its type's layout
-	FaultVersion            // version byte is not Version
-	FaultType               // type byte names no message type
-	FaultFlags              // flag bits the type does not define
-	FaultKeyID              // key ID not in the keyring
-	FaultTag                // authentication tag does not verify
-	FaultWorkerID           // worker ID empty or longer than MaxWorkerIDLen
-	FaultReasonLen          // extension reason longer than MaxReasonLen
-	FaultField              // enumerated field out of range (status, state, denial)
-	FaultAddress            // ping-req address invalid or zoned (Encode only)
-	FaultShortBuffer        // buffer too small (Encode only)
-	FaultReplay             // never returned here: for counting ReplayWindow rejections
-	NumFaults               // number of Fault values, for sizing counter arrays
+	FaultNone        Fault = iota
+	FaultTruncated         // shorter than its type's layout
+	FaultTrailing          // longer than its type's layout
+	FaultVersion           // version byte is not Version
+	FaultType              // type byte names no message type
+	FaultFlags             // flag bits the type does not define
+	FaultKeyID             // key ID not in the keyring
+	FaultTag               // authentication tag does not verify
+	FaultWorkerID          // worker ID empty or longer than MaxWorkerIDLen
+	FaultReasonLen         // extension reason longer than MaxReasonLen
+	FaultField             // enumerated field out of range (status, state, denial)
+	FaultAddress           // ping-req address invalid or zoned (Encode only)
+	FaultShortBuffer       // buffer too small (Encode only)
+	FaultReplay            // never returned here: for counting ReplayWindow rejections
+	NumFaults              // number of Fault values, for sizing counter arrays
 )
 
 var faultNames = [NumFaults]string{
