@@ -1,0 +1,126 @@
+package wheel
+
+import "math/bits"
+
+// Arm sets the slot's deadline to d exactly, earlier or later than before,
+// and whether PushLater may move it. A deadline at or before Now fires in the
+// next tick. Arm returns false, changing nothing, if t is stale.
+func (w *Wheel) Arm(t Ticket, d Time, pushable bool) bool {
+	wp := w.word(t.Slot)
+	if wp == nil {
+		return false
+	}
+	sh := w.shardOf(t.Slot)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	old := wp.Load()
+	if !live(old, t.Gen) {
+		return false
+	}
+	if deadlineUs(old) != 0 {
+		w.unlinkLocked(sh, t.Slot)
+	} else {
+		sh.armed.Add(1)
+	}
+	us := toUs(d)
+	// A PushLater racing with this store either lands before it (and is
+	// overwritten: it happened before the Arm) or after it (and raises the
+	// new deadline; the slot, filed below at d's tick, is re-filed lazily).
+	wp.Store(pack(t.Gen, us, pushable))
+	cur := w.cur.Load()
+	w.fileLocked(sh, t.Slot, max(w.fireTick(us), cur+1), cur)
+	return true
+}
+
+// PushLater moves the deadline to max(deadline, d) if t is current and the
+// slot is armed and pushable, and returns true. Otherwise it changes nothing
+// and returns false. It is lock-free and may run on any goroutine, also during
+// Advance; the slot stays in the bucket it was filed in and is re-filed when
+// that bucket comes due.
+func (w *Wheel) PushLater(t Ticket, d Time) bool {
+	wp := w.word(t.Slot)
+	if wp == nil {
+		return false
+	}
+	us := uint64(toUs(d))
+	for {
+		old := wp.Load()
+		// The pushable bit is set only on an armed slot (disarming clears it),
+		// and only the current generation may push.
+		if generation(old) != t.Gen || old&pushBit == 0 || old>>usShift == 0 {
+			return false
+		}
+		if old>>usShift >= us {
+			return true
+		}
+		// Advance disarms a due slot with a CAS on this same word: if it
+		// succeeded first, this CAS fails and the reload above sees the slot
+		// disarmed (false: the caller learns the deadline already fired); if
+		// this CAS succeeds first, Advance's CAS fails, it reloads and sees
+		// the later deadline.
+		if wp.CompareAndSwap(old, old&lowMask|us<<usShift) {
+			return true
+		}
+	}
+}
+
+// Cancel disarms the slot. It returns false if t is stale or the slot is not
+// armed.
+func (w *Wheel) Cancel(t Ticket) bool {
+	wp := w.word(t.Slot)
+	if wp == nil {
+		return false
+	}
+	sh := w.shardOf(t.Slot)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	old := wp.Load()
+	if !live(old, t.Gen) || deadlineUs(old) == 0 {
+		return false
+	}
+	w.unlinkLocked(sh, t.Slot)
+	sh.armed.Add(-1)
+	// A PushLater after this store sees deadline 0 and fails.
+	wp.Store(pack(t.Gen, 0, false))
+	return true
+}
+
+// fileLocked links slot s into the bucket for fire tick ft, given the current
+// tick cur <= ft. The level is that of the highest 6-bit digit in which ft and
+// cur differ; the bucket is ft's digit at that level. The bucket therefore
+// comes due (its first tick is reached) exactly when the cursor, moving from
+// cur, first agrees with ft on every digit from that level up: no earlier than
+// the bucket's first tick, no later than ft.
+func (w *Wheel) fileLocked(sh *shard, s uint32, ft, cur int64) {
+	level := 0
+	if x := uint64(ft ^ cur); x != 0 {
+		level = (bits.Len64(x) - 1) / levelBits
+	}
+	b := uint32(ft>>(levelBits*level)) & (levelSize - 1)
+	head := sh.heads[level][b]
+	l := w.link(s)
+	l.next = head
+	l.prev = headMark | uint32(level)<<levelBits | b
+	if head != nilSlot {
+		w.link(head).prev = s
+	}
+	sh.heads[level][b] = s
+	sh.occupied[level] |= 1 << b
+}
+
+// unlinkLocked removes slot s from its bucket in O(1).
+func (w *Wheel) unlinkLocked(sh *shard, s uint32) {
+	l := w.link(s)
+	if l.next != nilSlot {
+		w.link(l.next).prev = l.prev
+	}
+	if l.prev&headMark == 0 {
+		w.link(l.prev).next = l.next
+		return
+	}
+	level, b := (l.prev&^headMark)>>levelBits, l.prev&(levelSize-1)
+	sh.heads[level][b] = l.next
+	if l.next == nilSlot {
+		sh.occupied[level] &^= 1 << b
+	}
+}
