@@ -166,6 +166,8 @@ func (m *model) step() {
 		m.push()
 	case op < 66:
 		m.cancel()
+	case op < 69:
+		m.seal()
 	case op < 72:
 		m.query()
 	case op < 76:
@@ -270,6 +272,18 @@ func (m *model) cancel() {
 		s := &m.slots[t.Slot]
 		s.armed, s.pushable, s.us = false, false, 0
 		m.armed--
+	}
+}
+
+func (m *model) seal() {
+	t := m.pickTicket()
+	wantOK := m.live(t) && m.slots[t.Slot].armed
+	d, ok := m.w.Seal(t)
+	if ok != wantOK || (ok && d != Time(m.slots[t.Slot].us*1000)) {
+		m.fail("Seal(%v) = %d, %v; want %v", t, d, ok, wantOK)
+	}
+	if ok {
+		m.slots[t.Slot].pushable = false
 	}
 }
 
