@@ -1,0 +1,83 @@
+package detector
+
+import (
+	"sync/atomic"
+
+	"github.com/swimwheel/swimwheel/extension"
+	"github.com/swimwheel/swimwheel/wheel"
+)
+
+// phase is where a worker stands within its status.
+type phase uint8
+
+const (
+	phaseNone     phase = iota // alive: waiting for its deadline
+	phasePing                  // alive: deadline passed, direct ping sent
+	phaseIndirect              // alive: ping-reqs sent through helpers
+	phaseSuspect               // suspect: waiting for refutation or the window's end
+	phaseRetained              // dead or left: kept until retention ends
+)
+
+// record is one worker's state, indexed by its wheel slot. Its deadline is
+// not here: it lives in the wheel slot, the one authority for time.
+//
+// Concurrency: inc is written only by the owner goroutine and read by
+// HeartbeatFast from any goroutine; every other field belongs to the owner.
+type record struct {
+	inc atomic.Uint64 // current incarnation
+
+	id        string          // shares its bytes with the ids map key
+	ext       extension.State // extension cycle
+	since     wheel.Time      // suspect: when the suspicion began
+	confirmed uint64          // suspect: bit i set once peer manager i confirmed
+	probeSeq  uint32          // probe round, echoed by nacks
+	alivePos  uint32          // 1 + index in Detector.alive; 0 when not alive
+	status    Status
+	phase     phase
+	cause     Cause
+	asked     uint8 // helpers asked in the current ping-req round
+	nacks     uint8 // nacks received in the current ping-req round
+}
+
+const chunkBits = 12 // 4096 records a chunk
+
+type chunk [1 << chunkBits]record
+
+// records is a dense array of records in chunks, grown on demand. Chunk
+// pointers are atomic so that HeartbeatFast on other goroutines never races
+// with growth by the owner.
+type records struct {
+	chunks []atomic.Pointer[chunk] // fixed length, from the slot capacity
+}
+
+func newRecords(capacity int) records {
+	n := (capacity + len(chunk{}) - 1) >> chunkBits
+	return records{chunks: make([]atomic.Pointer[chunk], n)}
+}
+
+// get returns the record of slot, or nil when its chunk was never made.
+func (r *records) get(slot uint32) *record {
+	ci := slot >> chunkBits
+	if int(ci) >= len(r.chunks) {
+		return nil
+	}
+	c := r.chunks[ci].Load()
+	if c == nil {
+		return nil
+	}
+	return &c[slot&(1<<chunkBits-1)]
+}
+
+// make returns the record of slot, making its chunk if needed. Owner only.
+func (r *records) make(slot uint32) *record {
+	ci := slot >> chunkBits
+	c := r.chunks[ci].Load()
+	if c == nil {
+		c = new(chunk)
+		// Store publishes a fully zeroed chunk; a reader that loads the
+		// pointer sees zeroed records (inc 0), which HeartbeatFast treats
+		// as any other record: the wheel's generation check decides.
+		r.chunks[ci].Store(c)
+	}
+	return &c[slot&(1<<chunkBits-1)]
+}
