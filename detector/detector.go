@@ -191,8 +191,17 @@ func (d *Detector) Ack(now wheel.Time, t wheel.Ticket, inc uint64) Outcome {
 }
 
 // IndirectAck applies a helper's report that target answered its ping at
-// incarnation inc: an ack of the target.
-func (d *Detector) IndirectAck(now wheel.Time, target wheel.Ticket, inc uint64) Outcome {
+// incarnation inc within the ping-req round probeSeq: an ack of the target.
+// Helpers' reports carry no ticket of their own, so only a report of the
+// round under way counts; a late or replayed one is ignored (IgnoredStale).
+func (d *Detector) IndirectAck(now wheel.Time, target wheel.Ticket, inc uint64, probeSeq uint32) Outcome {
+	r := d.record(target)
+	if r == nil || r.status == StatusUnknown {
+		return IgnoredUnknown
+	}
+	if r.status != StatusAlive || r.phase != phaseIndirect || r.probeSeq != probeSeq {
+		return IgnoredStale
+	}
 	return d.Ack(now, target, inc)
 }
 

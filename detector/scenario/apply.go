@@ -201,7 +201,7 @@ func (e *engine) onSend(msgs []detector.Message) {
 			reached := !e.lost() && target != nil && !target.crashed && target.ticket == m.Target && !e.lost()
 			if reached {
 				if !e.lost() {
-					e.schedule(delivery{at: e.now + 2*rtt, kind: deliverIndirectAck, ticket: m.Target, inc: target.inc})
+					e.schedule(delivery{at: e.now + 2*rtt, kind: deliverIndirectAck, ticket: m.Target, inc: target.inc, probeSeq: m.ProbeSeq})
 				}
 				continue
 			}
@@ -220,7 +220,7 @@ func (e *engine) deliver(p delivery) {
 		o := e.det.Ack(e.now, p.ticket, p.inc)
 		e.learn(p.ticket, o)
 	case deliverIndirectAck:
-		o := e.det.IndirectAck(e.now, p.ticket, p.inc)
+		o := e.det.IndirectAck(e.now, p.ticket, p.inc, p.probeSeq)
 		e.learn(p.ticket, o)
 	case deliverNack:
 		e.det.Nack(e.now, p.ticket, p.probeSeq)
