@@ -1,6 +1,8 @@
 package wire
 
 import (
+	"crypto/aes"
+	"crypto/subtle"
 	"encoding/binary"
 	"math"
 	"net/netip"
@@ -49,19 +51,18 @@ const (
 
 // Codec encodes, signs, verifies and decodes messages with the keys of a
 // Keyring. A Codec is not safe for concurrent use: give each goroutine its
-// own (NewCodec is cheap; the HMAC states it keeps are what makes Encode and
-// Decode allocation-free). All Codecs of one Keyring see key changes at
-// their next message.
+// own. NewCodec is cheap (the expanded keys live in the Keyring and are
+// shared; a Codec owns only a 16-byte scratch block, which is what keeps
+// Encode and Decode free of allocations). Every Codec of a Keyring sees a key
+// change at its next message: it loads the ring's key set once per message.
 type Codec struct {
-	ring *Keyring
-	macs macs
+	ring    *Keyring
+	scratch [aes.BlockSize]byte // the CMAC state of the message at hand
 }
 
 // NewCodec returns a Codec for the keys of ring.
 func NewCodec(ring *Keyring) *Codec {
-	c := &Codec{ring: ring}
-	c.macs.refresh(ring)
-	return c
+	return &Codec{ring: ring}
 }
 
 // Encode writes m, signed with the primary key, to the start of buf and
@@ -81,7 +82,7 @@ func (c *Codec) Encode(buf []byte, m *Message) (int, error) {
 	if len(buf) < n+TagSize {
 		return 0, fault(FaultShortBuffer, uint8(m.Type))
 	}
-	s := c.macs.refresh(c.ring)
+	s := c.ring.set.Load()
 	p := buf[:n+TagSize]
 	p[0] = Version
 	p[offsetTypeByte] = uint8(m.Type)
@@ -89,7 +90,7 @@ func (c *Codec) Encode(buf []byte, m *Message) (int, error) {
 	p[offsetFlags] = flags
 	binary.BigEndian.PutUint64(p[offsetSeq:], m.Seq)
 	m.putBody(p[HeaderSize:n])
-	copy(p[n:], c.macs.tag(s.primary, p[:n]))
+	copy(p[n:], s.keys[s.primary].sum(&c.scratch, p[:n]))
 	return n + TagSize, nil
 }
 
@@ -242,7 +243,7 @@ func (m *Message) putBody(b []byte) {
 //
 // Decode checks, in this order: header length, version, type, flags, key ID,
 // the exact body length and the bounds of every length and enumerated field,
-// then the tag (the cheap checks first, so junk costs no HMAC). It does not
+// then the tag (the cheap checks first, so junk costs no AES). It does not
 // check the sequence number: after Decode succeeds, pass m.Seq to the
 // sender's ReplayWindow. It allocates nothing.
 func (c *Codec) Decode(pkt []byte, m *Message) error {
@@ -263,9 +264,9 @@ func (c *Codec) Decode(pkt []byte, m *Message) error {
 	if flags&^allowedFlags[t] != 0 {
 		return fault(FaultFlags, uint8(t))
 	}
-	c.macs.refresh(c.ring)
 	id := pkt[offsetKeyID]
-	if c.macs.mac[id] == nil {
+	key := c.ring.set.Load().keys[id]
+	if key == nil {
 		return fault(FaultKeyID, id)
 	}
 	*m = Message{}
@@ -273,7 +274,7 @@ func (c *Codec) Decode(pkt []byte, m *Message) error {
 	if err := m.parseBody(t, flags, pkt[HeaderSize:end]); err != nil {
 		return err
 	}
-	if !c.macs.verify(id, pkt[:end], pkt[end:]) {
+	if subtle.ConstantTimeCompare(key.sum(&c.scratch, pkt[:end]), pkt[end:]) != 1 {
 		return fault(FaultTag, uint8(t))
 	}
 	m.Type = t

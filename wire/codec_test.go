@@ -160,8 +160,7 @@ func TestDecodeFieldFaults(t *testing.T) {
 	// resign re-signs an edited packet so that only the field check fails.
 	resign := func(p []byte) []byte {
 		end := len(p) - TagSize
-		c.macs.refresh(c.ring)
-		copy(p[end:], c.macs.tag(p[offsetKeyID], p[:end]))
+		copy(p[end:], c.ring.set.Load().keys[p[offsetKeyID]].sum(&c.scratch, p[:end]))
 		return p
 	}
 	cases := []struct {

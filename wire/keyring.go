@@ -1,22 +1,24 @@
 package wire
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
 	"fmt"
-	"hash"
 	"sync"
 	"sync/atomic"
 )
 
-// Key lengths a Keyring accepts, in bytes. 32 bytes from crypto/rand is the
-// recommended key.
-const (
-	MinKeyLen = 16
-	MaxKeyLen = 64
-)
+// Key lengths a Keyring accepts, in bytes: AES-128, AES-192 or AES-256.
+// 16 or 32 bytes from crypto/rand are the recommended keys.
+var keyLens = [...]int{16, 24, 32}
+
+func checkKeyLen(key []byte) error {
+	for _, n := range keyLens {
+		if len(key) == n {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: %d bytes, want 16, 24 or 32", ErrKeyLen, len(key))
+}
 
 // Keyring errors.
 var (
@@ -46,16 +48,24 @@ type Keyring struct {
 // keySet is immutable once published.
 type keySet struct {
 	primary uint8
-	keys    [256][]byte // nil: no key with this ID
+	keys    [256]*cmacKey // nil: no key with this ID
+}
+
+func newKey(key []byte) (*cmacKey, error) {
+	if err := checkKeyLen(key); err != nil {
+		return nil, err
+	}
+	return newCMACKey(key)
 }
 
 // NewKeyring returns a keyring holding one key, which is primary.
 func NewKeyring(id uint8, key []byte) (*Keyring, error) {
-	if len(key) < MinKeyLen || len(key) > MaxKeyLen {
-		return nil, fmt.Errorf("%w: %d bytes, want %d..%d", ErrKeyLen, len(key), MinKeyLen, MaxKeyLen)
+	ck, err := newKey(key)
+	if err != nil {
+		return nil, err
 	}
 	s := &keySet{primary: id}
-	s.keys[id] = append([]byte(nil), key...)
+	s.keys[id] = ck
 	k := &Keyring{}
 	k.set.Store(s)
 	return k, nil
@@ -63,8 +73,9 @@ func NewKeyring(id uint8, key []byte) (*Keyring, error) {
 
 // Add adds a verifying key. It does not change the primary key.
 func (k *Keyring) Add(id uint8, key []byte) error {
-	if len(key) < MinKeyLen || len(key) > MaxKeyLen {
-		return fmt.Errorf("%w: %d bytes, want %d..%d", ErrKeyLen, len(key), MinKeyLen, MaxKeyLen)
+	ck, err := newKey(key)
+	if err != nil {
+		return err
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -73,7 +84,7 @@ func (k *Keyring) Add(id uint8, key []byte) error {
 		return fmt.Errorf("%w: %d", ErrKeyExists, id)
 	}
 	s := *old
-	s.keys[id] = append([]byte(nil), key...)
+	s.keys[id] = ck
 	k.set.Store(&s)
 	return nil
 }
@@ -123,55 +134,4 @@ func (k *Keyring) IDs() []uint8 {
 		}
 	}
 	return ids
-}
-
-// macs is a Codec's private HMAC state, one per key of the set it was built
-// for. hmac.Reset restores the keyed state from a saved copy, so signing and
-// verifying allocate nothing once built.
-type macs struct {
-	set *keySet
-	mac [256]hash.Hash
-	sum []byte // scratch for hmac.Sum, cap sha256.Size
-}
-
-// refresh rebuilds the HMAC states when the keyring published a new set
-// (allocating, once per rotation); otherwise it costs one atomic load.
-func (m *macs) refresh(ring *Keyring) *keySet {
-	s := ring.set.Load()
-	if s == m.set {
-		return s
-	}
-	old := m.set
-	for id, key := range s.keys {
-		if key == nil {
-			m.mac[id] = nil
-			continue
-		}
-		// Keys are copied once on Add and shared by later sets, so the
-		// same backing array means the same key: keep its state.
-		if old != nil && old.keys[id] != nil && &old.keys[id][0] == &key[0] && m.mac[id] != nil {
-			continue
-		}
-		m.mac[id] = hmac.New(sha256.New, key)
-	}
-	if m.sum == nil {
-		m.sum = make([]byte, 0, sha256.Size)
-	}
-	m.set = s
-	return s
-}
-
-// tag computes HMAC-SHA256(key id, data) truncated to TagSize into m.sum.
-func (m *macs) tag(id uint8, data []byte) []byte {
-	h := m.mac[id]
-	h.Reset()
-	h.Write(data)
-	m.sum = h.Sum(m.sum[:0])
-	return m.sum[:TagSize]
-}
-
-// verify reports whether tag is the tag of data under key id, in constant
-// time with respect to the tag's content.
-func (m *macs) verify(id uint8, data, tag []byte) bool {
-	return subtle.ConstantTimeCompare(m.tag(id, data), tag) == 1
 }

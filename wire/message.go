@@ -8,7 +8,7 @@ const Version = 1
 // Sizes of the fixed parts of every packet.
 const (
 	HeaderSize = 12 // version, type, key ID, flags, sequence number
-	TagSize    = 16 // truncated HMAC-SHA256
+	TagSize    = 16 // AES-CMAC
 
 	// MaxWorkerIDLen bounds Join.WorkerID; the minimum is 1.
 	MaxWorkerIDLen = 64
