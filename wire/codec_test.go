@@ -327,6 +327,23 @@ func TestPacketSizes(t *testing.T) {
 			t.Errorf("%v: %d bytes, doc says %d", typ, len(pkt), n)
 		}
 	}
+	variable := []struct {
+		m Message
+		n int
+	}{
+		{Message{Type: TypeJoin, WorkerID: []byte("a")}, 38},
+		{Message{Type: TypeJoin, WorkerID: make([]byte, 64)}, 101},
+		{Message{Type: TypePingReq, Addr: netip.MustParseAddrPort("1.2.3.4:5")}, 44},
+		{Message{Type: TypePingReq, Addr: netip.MustParseAddrPort("[::1]:5")}, 56},
+		{Message{Type: TypeExtensionRequest}, 51},
+		{Message{Type: TypeExtensionRequest, HasCount: true, Reason: []byte("ab")}, 51 + 16 + 2},
+		{Message{Type: TypeExtensionRequest, HasFraction: true}, 51 + 8},
+	}
+	for _, v := range variable {
+		if pkt := encode(t, c, &v.m); len(pkt) != v.n {
+			t.Errorf("%+v: %d bytes, doc says %d", v.m, len(pkt), v.n)
+		}
+	}
 }
 
 func TestFaultOf(t *testing.T) {
