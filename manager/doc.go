@@ -1,0 +1,53 @@
+// Package manager is the I/O shell around the detector: what an embedder
+// runs. It owns the sockets, the goroutines and the clock, feeds the
+// detector, and sends what the detector wants sent.
+//
+//	m, err := manager.New(manager.Config{
+//		Listen:   "0.0.0.0:7946",
+//		Detector: detector.DefaultConfig(),
+//		Keyring:  ring,
+//		OnEvents: func(evs []detector.Event) { ... },
+//	})
+//	...
+//	err = m.Run(ctx) // until ctx ends
+//
+// # Goroutines
+//
+// Run starts one reader goroutine per socket (several sockets share the
+// port through SO_REUSEPORT) and one loop goroutine. A reader decodes and
+// verifies each packet of a batch, checks the sender's replay window, and
+// applies a plain heartbeat on the spot through the detector's lock-free
+// HeartbeatFast: a ticket indexes the worker's slot, one atomic max-store
+// moves its deadline. Everything else (joins, acks, extension requests,
+// leaves, and heartbeats the fast path refuses) is copied into a reusable
+// batch and handed to the loop with one channel send per received batch.
+// The loop owns the detector: it applies those batches, calls Advance when
+// its one timer, armed at the wheel's next deadline, goes off, and sends
+// replies, pings and ping-reqs in batches. There is no timer per worker and
+// no scan of the fleet.
+//
+// Receive and Advance are the same core without goroutines: a caller that
+// owns the clock (a deterministic test on an in-memory network, a
+// simulation) drives them directly.
+//
+// # Security
+//
+// Every packet is authenticated with the keyring (wire). Each worker slot
+// keeps a 64-wide replay window over the worker's sequence numbers, checked
+// after the tag verified; a join of a known worker must be newer than what
+// its slot saw. A helper's indirect ack or nack carries no sender ticket; it
+// counts only for the probe round under way (its ProbeSeq), so a recorded
+// one replayed later is ignored. Agents start their sequence numbers at the
+// wall clock in nanoseconds so that they keep increasing across restarts.
+// A join of an unknown (never seen, or forgotten after retention) worker is
+// accepted at any sequence number: a replayed join can at worst create a
+// record that is evicted one base deadline plus a suspicion window later.
+//
+// # Observability
+//
+// Stats returns counters (packets in and out, bad packets by fault,
+// authentication failures, replays, events by kind, tick lag, LHM, brake
+// state); with MetricsAddr set they are also served as Prometheus text on
+// /metrics and through expvar on /debug/vars. Logs go to Config.Logger
+// (log/slog).
+package manager

@@ -1,0 +1,265 @@
+package manager
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/swimwheel/swimwheel/detector"
+	"github.com/swimwheel/swimwheel/transport"
+	"github.com/swimwheel/swimwheel/wheel"
+	"github.com/swimwheel/swimwheel/wire"
+)
+
+// Config is what an embedder sets. Detector starts from
+// detector.DefaultConfig(); its OnEvents and OnSend are the manager's own.
+type Config struct {
+	// Listen is the UDP address to serve, e.g. "0.0.0.0:7946" or
+	// "127.0.0.1:0". Ignored when Conns is set.
+	Listen    string
+	Transport transport.Config
+	// Conns, when set, are used instead of listening: an in-memory network
+	// for deterministic tests, or sockets the embedder opened. The manager
+	// closes them when Run returns.
+	Conns []transport.PacketConn
+
+	Detector detector.Config
+	Keyring  *wire.Keyring
+
+	// HeartbeatInterval is what Welcome tells agents; default Base/5.
+	HeartbeatInterval time.Duration
+
+	// MetricsAddr, when set, serves /metrics (Prometheus text) and
+	// /debug/vars (expvar) over HTTP on that address.
+	MetricsAddr string
+	Logger      *slog.Logger
+
+	// OnEvents receives the detector's events in batches, on the manager's
+	// loop goroutine; it must not block for long and must not keep the slice.
+	OnEvents func([]detector.Event)
+}
+
+// ErrConfig is wrapped by every configuration error.
+var ErrConfig = errors.New("manager: invalid config")
+
+func (c *Config) validate() error {
+	switch {
+	case c.Keyring == nil:
+		return fmt.Errorf("%w: Keyring is required (authentication is not optional)", ErrConfig)
+	case len(c.Conns) == 0 && c.Listen == "":
+		return fmt.Errorf("%w: Listen address or Conns is required", ErrConfig)
+	case c.HeartbeatInterval < 0:
+		return fmt.Errorf("%w: HeartbeatInterval %v is negative", ErrConfig, c.HeartbeatInterval)
+	}
+	if c.HeartbeatInterval == 0 {
+		c.HeartbeatInterval = c.Detector.Base / 5
+	}
+	if c.HeartbeatInterval >= c.Detector.Base {
+		return fmt.Errorf("%w: HeartbeatInterval %v must be shorter than the base deadline %v", ErrConfig, c.HeartbeatInterval, c.Detector.Base)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := c.Detector.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	return nil
+}
+
+// Manager runs a detector on the network. Run is the goroutine wrapper;
+// Receive and Advance are the deterministic core it drives, usable directly
+// by a caller that owns the clock (tests, simulations).
+type Manager struct {
+	// Immutable after New.
+	cfg   Config
+	det   *detector.Detector
+	conns []transport.PacketConn
+	group *transport.Group // nil when Conns were given
+	epoch time.Time
+	log   *slog.Logger
+
+	// Safe for concurrent use.
+	peers peers
+	stats counters
+	seq   *wire.Sequence
+	inbox chan *batch // readers -> loop
+	free  chan *batch // loop -> readers, recycled
+
+	// Loop goroutine only (or the caller of Receive/Advance).
+	out  outbox
+	loop reader // the loop's own decode state, for Receive
+}
+
+// New validates cfg and opens the sockets (unless cfg.Conns is set).
+func New(cfg Config) (*Manager, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	m := &Manager{
+		cfg:   cfg,
+		epoch: time.Now(),
+		log:   cfg.Logger,
+		seq:   wire.NewSequence(uint64(time.Now().UnixNano())),
+		inbox: make(chan *batch, 64),
+		free:  make(chan *batch, 64),
+	}
+	dcfg := cfg.Detector
+	dcfg.OnEvents = m.onEvents
+	dcfg.OnSend = m.onSend
+	det, err := detector.New(dcfg)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	m.det = det
+	m.peers = newPeers(dcfg.MaxWorkers)
+	if len(cfg.Conns) > 0 {
+		m.conns = cfg.Conns
+	} else {
+		g, err := transport.Listen(cfg.Listen, cfg.Transport)
+		if err != nil {
+			return nil, err
+		}
+		m.group = g
+		m.conns = g.Conns()
+	}
+	m.out.init(m.conns[0], cfg.Keyring, &m.stats)
+	m.loop.init(cfg.Keyring)
+	return m, nil
+}
+
+// Addr is the address the manager serves.
+func (m *Manager) Addr() netip.AddrPort { return m.conns[0].LocalAddr() }
+
+// Now is the manager's monotonic clock: time since New, as the detector's
+// time.
+func (m *Manager) Now() wheel.Time { return wheel.Time(time.Since(m.epoch)) }
+
+// Next is when Advance should next be called; ok is false when nothing is
+// armed.
+func (m *Manager) Next() (wheel.Time, bool) { return m.det.NextDeadline() }
+
+// Receive handles a batch of received packets at now on the calling
+// goroutine: the fast heartbeat path, then everything else, then the
+// replies are sent. Not safe for concurrent use with Run or Advance.
+func (m *Manager) Receive(now wheel.Time, pkts []transport.Message) {
+	rd := &m.loop
+	for i := range pkts {
+		m.ingest(rd, now, &pkts[i])
+	}
+	if rd.cur != nil {
+		m.process(now, rd.cur.items)
+		rd.cur.items = rd.cur.items[:0]
+	}
+	m.out.flush()
+}
+
+// Advance fires every deadline due at or before now and sends what that
+// produces. Not safe for concurrent use with Run or Receive.
+func (m *Manager) Advance(now wheel.Time) {
+	m.det.Advance(now)
+	m.publish()
+	m.out.flush()
+}
+
+// Status answers a status query. Safe only on the loop goroutine, or when
+// the caller drives Receive/Advance itself.
+func (m *Manager) Status(id string) detector.WorkerStatus { return m.det.Status(id) }
+
+// counters are the manager's statistics, all atomic.
+type counters struct {
+	packetsIn      atomic.Uint64
+	packetsOut     atomic.Uint64
+	sendErrors     atomic.Uint64
+	bad            [wire.NumFaults]atomic.Uint64
+	unexpected     atomic.Uint64
+	heartbeatsFast atomic.Uint64
+	heartbeatsSlow atomic.Uint64
+	forwarded      atomic.Uint64
+	events         [numEventKinds]atomic.Uint64
+	tickLagLast    atomic.Int64
+	tickLagMax     atomic.Int64
+	lhm            atomic.Int64
+	brake          atomic.Int64
+	alive          atomic.Int64
+	suspect        atomic.Int64
+}
+
+const numEventKinds = int(detector.EventLHM) + 1
+
+// Stats is a snapshot of the counters.
+type Stats struct {
+	PacketsIn, PacketsOut, SendErrors uint64
+	// Bad counts dropped packets by fault; Bad[wire.FaultReplay] counts
+	// replays, Bad[wire.FaultTag] and Bad[wire.FaultKeyID] authentication
+	// failures.
+	Bad            [wire.NumFaults]uint64
+	Unexpected     uint64 // well-formed packets of a type a manager never receives
+	HeartbeatsFast uint64 // applied lock-free on a reader goroutine
+	HeartbeatsSlow uint64 // handed to the loop (cycle reset, probe, refutation, notice)
+	Forwarded      uint64 // packets handed from readers to the loop
+	Events         [numEventKinds]uint64
+	TickLag        time.Duration // how late the last timer-driven Advance ran
+	TickLagMax     time.Duration
+	LHM            int
+	Brake          detector.BrakeState
+	Alive, Suspect int
+	Workers        int // records, including dead and left ones kept for retention
+	Transport      transport.Stats
+}
+
+// AuthFailures is the number of packets whose key or tag did not verify.
+func (s Stats) AuthFailures() uint64 { return s.Bad[wire.FaultTag] + s.Bad[wire.FaultKeyID] }
+
+// Replays is the number of packets dropped by the replay windows.
+func (s Stats) Replays() uint64 { return s.Bad[wire.FaultReplay] }
+
+// BadPackets is the number of packets dropped for any fault.
+func (s Stats) BadPackets() uint64 {
+	var n uint64
+	for _, v := range s.Bad {
+		n += v
+	}
+	return n
+}
+
+// Stats returns a snapshot; safe for concurrent use.
+func (m *Manager) Stats() Stats {
+	c := &m.stats
+	s := Stats{
+		PacketsIn:      c.packetsIn.Load(),
+		PacketsOut:     c.packetsOut.Load(),
+		SendErrors:     c.sendErrors.Load(),
+		Unexpected:     c.unexpected.Load(),
+		HeartbeatsFast: c.heartbeatsFast.Load(),
+		HeartbeatsSlow: c.heartbeatsSlow.Load(),
+		Forwarded:      c.forwarded.Load(),
+		TickLag:        time.Duration(c.tickLagLast.Load()),
+		TickLagMax:     time.Duration(c.tickLagMax.Load()),
+		LHM:            int(c.lhm.Load()),
+		Brake:          detector.BrakeState(c.brake.Load()),
+		Alive:          int(c.alive.Load()),
+		Suspect:        int(c.suspect.Load()),
+		Workers:        m.det.Workers(),
+	}
+	for i := range c.bad {
+		s.Bad[i] = c.bad[i].Load()
+	}
+	for i := range c.events {
+		s.Events[i] = c.events[i].Load()
+	}
+	if m.group != nil {
+		s.Transport = m.group.Stats()
+	}
+	return s
+}
+
+// publish copies the loop-owned gauges into the counters.
+func (m *Manager) publish() {
+	m.stats.lhm.Store(int64(m.det.LHM()))
+	m.stats.brake.Store(int64(m.det.Brake()))
+	m.stats.alive.Store(int64(m.det.Alive()))
+	m.stats.suspect.Store(int64(m.det.Suspect()))
+}

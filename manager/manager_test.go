@@ -1,0 +1,324 @@
+package manager
+
+import (
+	"math/rand/v2"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/swimwheel/swimwheel/detector"
+	"github.com/swimwheel/swimwheel/transport"
+	"github.com/swimwheel/swimwheel/transport/memnet"
+	"github.com/swimwheel/swimwheel/wheel"
+	"github.com/swimwheel/swimwheel/wire"
+)
+
+var testKey = []byte("0123456789abcdef0123456789abcdef")
+
+// harness drives one manager and raw wire-speaking workers on an in-memory
+// network, in virtual time, on one goroutine.
+type harness struct {
+	t      *testing.T
+	net    *memnet.Network
+	ep     *memnet.Endpoint
+	m      *Manager
+	ring   *wire.Keyring
+	now    time.Duration
+	events []detector.Event
+	buf    []transport.Message
+}
+
+func newHarness(t *testing.T, mutate func(*detector.Config)) *harness {
+	t.Helper()
+	ring, err := wire.NewKeyring(1, testKey)
+	require.NoError(t, err)
+	n := memnet.New(1)
+	ep, err := n.Listen(netip.MustParseAddrPort("10.0.0.1:7946"))
+	require.NoError(t, err)
+	cfg := detector.DefaultConfig()
+	cfg.Probing = false
+	cfg.Shards = 1
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	h := &harness{t: t, net: n, ep: ep, ring: ring, buf: make([]transport.Message, 64)}
+	m, err := New(Config{Conns: []transport.PacketConn{ep}, Detector: cfg, Keyring: ring,
+		OnEvents: func(evs []detector.Event) { h.events = append(h.events, evs...) }})
+	require.NoError(t, err)
+	h.m = m
+	return h
+}
+
+// run moves virtual time to `to`, delivering packets and firing deadlines
+// in time order.
+func (h *harness) run(to time.Duration) {
+	for {
+		next := to
+		if nt, ok := h.net.Next(); ok && nt < next {
+			next = nt
+		}
+		if mt, ok := h.m.Next(); ok && time.Duration(mt) < next {
+			next = time.Duration(mt)
+		}
+		next = max(next, h.now)
+		_, err := h.net.Advance(next)
+		require.NoError(h.t, err)
+		h.now = next
+		for {
+			n := h.ep.Poll(h.buf)
+			if n == 0 {
+				break
+			}
+			h.m.Receive(wheel.Time(h.now), h.buf[:n])
+		}
+		h.m.Advance(wheel.Time(h.now))
+		if next >= to {
+			if nt, ok := h.net.Next(); !ok || nt > to {
+				return
+			}
+		}
+	}
+}
+
+func (h *harness) eventsOf(kind detector.EventKind, worker string) []detector.Event {
+	var out []detector.Event
+	for _, e := range h.events {
+		if e.Kind == kind && e.Worker == worker {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// worker is a raw wire client.
+type worker struct {
+	h      *harness
+	id     string
+	ep     *memnet.Endpoint
+	codec  *wire.Codec
+	seq    *wire.Sequence
+	ticket wire.Ticket
+	inc    uint64
+	inbox  []wire.Message
+	last   []byte // the last packet sent, for replay tests
+}
+
+func (h *harness) worker(id string, addr string) *worker {
+	ep, err := h.net.Listen(netip.MustParseAddrPort(addr))
+	require.NoError(h.t, err)
+	return &worker{h: h, id: id, ep: ep, codec: wire.NewCodec(h.ring), seq: wire.NewSequence(1000)}
+}
+
+func (w *worker) sendWith(codec *wire.Codec, m wire.Message) {
+	m.Seq = w.seq.Next()
+	buf := make([]byte, wire.MaxMessageSize)
+	n, err := codec.Encode(buf, &m)
+	require.NoError(w.h.t, err)
+	w.last = buf[:n]
+	w.raw(buf[:n])
+}
+
+func (w *worker) send(m wire.Message) { w.sendWith(w.codec, m) }
+
+func (w *worker) raw(pkt []byte) {
+	_, err := w.ep.WriteBatch([]transport.Message{{Addr: w.h.ep.LocalAddr(), Data: pkt, N: len(pkt)}})
+	require.NoError(w.h.t, err)
+}
+
+// recv decodes everything delivered to the worker.
+func (w *worker) recv() []wire.Message {
+	buf := make([]transport.Message, 64)
+	var out []wire.Message
+	for {
+		n := w.ep.Poll(buf)
+		if n == 0 {
+			return out
+		}
+		for _, p := range buf[:n] {
+			var m wire.Message
+			require.NoError(w.h.t, w.codec.Decode(p.Data[:p.N], &m))
+			m.WorkerID, m.Reason = nil, nil
+			out = append(out, m)
+		}
+	}
+}
+
+func (w *worker) join() {
+	w.send(wire.Message{Type: wire.TypeJoin, WorkerID: []byte(w.id), Incarnation: w.inc})
+	w.h.run(w.h.now)
+	msgs := w.recv()
+	require.Len(w.h.t, msgs, 1)
+	require.Equal(w.h.t, wire.TypeWelcome, msgs[0].Type)
+	require.Equal(w.h.t, wire.JoinAccepted, msgs[0].Status)
+	w.ticket = msgs[0].Ticket
+}
+
+func (w *worker) heartbeat() {
+	w.send(wire.Message{Type: wire.TypeHeartbeat, Ticket: w.ticket, Incarnation: w.inc})
+}
+
+func TestJoinAndFastHeartbeat(t *testing.T) {
+	h := newHarness(t, nil)
+	w := h.worker("w1", "10.0.0.2:1000")
+	w.join()
+	require.Len(t, h.eventsOf(detector.EventJoined, "w1"), 1)
+
+	h.run(10 * time.Second)
+	w.heartbeat()
+	h.run(10 * time.Second)
+	st := h.m.Status("w1")
+	require.Equal(t, detector.StatusAlive, st.Status)
+	require.Equal(t, wheel.Time(40*time.Second), st.Deadline)
+	require.Equal(t, uint64(1), h.m.Stats().HeartbeatsFast)
+
+	// No heartbeat after 10s: suspect at 40s, evicted at 50s.
+	h.run(60 * time.Second)
+	require.Equal(t, wheel.Time(40*time.Second), h.eventsOf(detector.EventSuspected, "w1")[0].At)
+	require.Equal(t, wheel.Time(50*time.Second), h.eventsOf(detector.EventEvicted, "w1")[0].At)
+
+	// The evicted worker's heartbeat is answered with a "dead" notice.
+	w.recv()
+	w.heartbeat()
+	h.run(61 * time.Second)
+	msgs := w.recv()
+	require.Len(t, msgs, 1)
+	require.Equal(t, wire.TypeNotice, msgs[0].Type)
+	require.Equal(t, wire.NoticeDead, msgs[0].State)
+}
+
+func TestReplayedHeartbeatDoesNotKeepCrashedWorkerAlive(t *testing.T) {
+	h := newHarness(t, nil)
+	w := h.worker("w1", "10.0.0.2:1000")
+	w.join()
+	h.run(5 * time.Second)
+	w.heartbeat()
+	recorded := w.last
+	h.run(5 * time.Second)
+	// The worker crashes; an attacker replays its last heartbeat.
+	for _, at := range []time.Duration{20 * time.Second, 34 * time.Second, 40 * time.Second} {
+		h.run(at)
+		w.raw(recorded)
+	}
+	h.run(60 * time.Second)
+	require.Equal(t, wheel.Time(35*time.Second), h.eventsOf(detector.EventSuspected, "w1")[0].At)
+	require.Len(t, h.eventsOf(detector.EventEvicted, "w1"), 1)
+	require.Equal(t, uint64(3), h.m.Stats().Replays())
+}
+
+func TestWrongKeyIsRejectedAndCounted(t *testing.T) {
+	h := newHarness(t, nil)
+	w := h.worker("w1", "10.0.0.2:1000")
+	w.join()
+	other, err := wire.NewKeyring(2, []byte("fedcba9876543210fedcba9876543210"))
+	require.NoError(t, err)
+	forger := wire.NewCodec(other)
+	sameID, err := wire.NewKeyring(1, []byte("fedcba9876543210fedcba9876543210"))
+	require.NoError(t, err)
+	forgerSameID := wire.NewCodec(sameID)
+
+	h.run(20 * time.Second)
+	// Forged heartbeat, leave and extension request: none may shield or
+	// evict the worker.
+	w.sendWith(forger, wire.Message{Type: wire.TypeHeartbeat, Ticket: w.ticket})
+	w.sendWith(forgerSameID, wire.Message{Type: wire.TypeHeartbeat, Ticket: w.ticket})
+	w.sendWith(forgerSameID, wire.Message{Type: wire.TypeLeave, Ticket: w.ticket})
+	w.sendWith(forgerSameID, wire.Message{Type: wire.TypeExtensionRequest, Ticket: w.ticket, HasCount: true, Completed: 1})
+	h.run(20 * time.Second)
+	st := h.m.Stats()
+	require.Equal(t, uint64(4), st.AuthFailures())
+	require.Equal(t, uint64(1), st.Bad[wire.FaultKeyID])
+	require.Equal(t, uint64(3), st.Bad[wire.FaultTag])
+	ws := h.m.Status("w1")
+	require.Equal(t, detector.StatusAlive, ws.Status)
+	require.Equal(t, wheel.Time(30*time.Second), ws.Deadline)
+	require.Equal(t, 5, ws.Remaining)
+}
+
+func TestRandomAndTruncatedPacketsAreCountedWithoutStateChange(t *testing.T) {
+	h := newHarness(t, nil)
+	w := h.worker("w1", "10.0.0.2:1000")
+	w.join()
+	w.heartbeat()
+	valid := w.last
+	h.run(time.Second)
+	before := h.m.Status("w1")
+
+	rng := rand.New(rand.NewPCG(7, 7))
+	const n = 10000
+	for i := 0; i < n; i++ {
+		var pkt []byte
+		if i%2 == 0 {
+			pkt = make([]byte, rng.IntN(200))
+			for j := range pkt {
+				pkt[j] = byte(rng.Uint32())
+			}
+		} else {
+			pkt = append([]byte(nil), valid[:rng.IntN(len(valid))]...)
+		}
+		w.raw(pkt)
+		if i%500 == 0 {
+			h.run(h.now)
+		}
+	}
+	h.run(2 * time.Second)
+	st := h.m.Stats()
+	require.Equal(t, uint64(n), st.BadPackets(), "every bad packet counted once")
+	require.Equal(t, before, h.m.Status("w1"))
+	require.Zero(t, st.HeartbeatsFast+st.HeartbeatsSlow-1)
+}
+
+func TestExtensionRequestIsAnswered(t *testing.T) {
+	h := newHarness(t, nil)
+	w := h.worker("w1", "10.0.0.2:1000")
+	w.join()
+	h.run(20 * time.Second)
+	w.send(wire.Message{Type: wire.TypeExtensionRequest, Ticket: w.ticket, RequestID: 9, HasCount: true, Completed: 10, Total: 100})
+	h.run(20 * time.Second)
+	msgs := w.recv()
+	require.Len(t, msgs, 1)
+	r := msgs[0]
+	require.Equal(t, wire.TypeExtensionResponse, r.Type)
+	require.Equal(t, uint32(9), r.RequestID)
+	require.True(t, r.Granted)
+	require.Equal(t, uint32(30000), r.GrantMS)
+	require.Equal(t, uint32(40000), r.DeadlineInMS) // 30s + 30s - 20s
+	require.Equal(t, uint8(4), r.Remaining)
+	require.Equal(t, wheel.Time(60*time.Second), h.m.Status("w1").Deadline)
+
+	// The same progress again is denied, and the deadline stays.
+	w.send(wire.Message{Type: wire.TypeExtensionRequest, Ticket: w.ticket, RequestID: 10, HasCount: true, Completed: 10, Total: 100})
+	h.run(21 * time.Second)
+	r = w.recv()[0]
+	require.False(t, r.Granted)
+	require.Equal(t, wire.DenialNoProgress, r.Denial)
+	require.Equal(t, wheel.Time(60*time.Second), h.m.Status("w1").Deadline)
+}
+
+func TestProbeAckKeepsWorkerAliveAndSilenceEvictsIt(t *testing.T) {
+	h := newHarness(t, func(c *detector.Config) { c.Probing = true; c.Indirect = 0 })
+	a := h.worker("a", "10.0.0.2:1000")
+	b := h.worker("b", "10.0.0.3:1000")
+	a.join()
+	b.join()
+	h.run(30 * time.Second)
+	// Both are pinged at their deadline; a answers, b does not.
+	for _, m := range a.recv() {
+		require.Equal(t, wire.TypePing, m.Type)
+		a.send(wire.Message{Type: wire.TypeAck, Ticket: a.ticket, ProbeSeq: m.ProbeSeq})
+	}
+	require.Len(t, b.recv(), 1)
+	h.run(45 * time.Second)
+	require.Empty(t, h.eventsOf(detector.EventSuspected, "a"))
+	require.Equal(t, wheel.Time(30500*time.Millisecond), h.eventsOf(detector.EventSuspected, "b")[0].At)
+	require.Equal(t, wheel.Time(40500*time.Millisecond), h.eventsOf(detector.EventEvicted, "b")[0].At)
+	// While suspect, b was pinged with the suspect flag.
+	var buddy int
+	for _, m := range b.recv() {
+		if m.Type == wire.TypePing && m.Suspect {
+			buddy++
+		}
+	}
+	require.Greater(t, buddy, 10)
+}

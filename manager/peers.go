@@ -1,0 +1,70 @@
+package manager
+
+import (
+	"net/netip"
+	"sync/atomic"
+
+	"github.com/swimwheel/swimwheel/wire"
+)
+
+// peer is the network side of one worker slot: where the worker is and
+// which of its sequence numbers were seen.
+//
+// Concurrency: window is used by every reader goroutine (it is lock-free);
+// the other fields belong to the loop.
+type peer struct {
+	window wire.ReplayWindow
+	ip     [16]byte // IPv4 as 4-in-6
+	port   uint16
+	gen    uint16 // the ticket generation the window and address belong to
+	known  bool
+}
+
+func (p *peer) setAddr(ap netip.AddrPort) {
+	p.ip = ap.Addr().As16()
+	p.port = ap.Port()
+	p.known = true
+}
+
+func (p *peer) addr() netip.AddrPort {
+	return netip.AddrPortFrom(netip.AddrFrom16(p.ip).Unmap(), p.port)
+}
+
+const peerChunkBits = 12
+
+type peerChunk [1 << peerChunkBits]peer
+
+// peers is a dense array of peers by slot, in chunks made on demand; the
+// chunk pointers are atomic so that readers never race with growth.
+type peers struct {
+	chunks []atomic.Pointer[peerChunk]
+}
+
+func newPeers(capacity int) peers {
+	n := (capacity + len(peerChunk{}) - 1) >> peerChunkBits
+	return peers{chunks: make([]atomic.Pointer[peerChunk], n)}
+}
+
+// get returns the peer of slot, or nil when its chunk does not exist.
+func (ps *peers) get(slot uint32) *peer {
+	ci := slot >> peerChunkBits
+	if int(ci) >= len(ps.chunks) {
+		return nil
+	}
+	c := ps.chunks[ci].Load()
+	if c == nil {
+		return nil
+	}
+	return &c[slot&(1<<peerChunkBits-1)]
+}
+
+// make returns the peer of slot, making its chunk. Loop only.
+func (ps *peers) make(slot uint32) *peer {
+	ci := slot >> peerChunkBits
+	c := ps.chunks[ci].Load()
+	if c == nil {
+		c = new(peerChunk)
+		ps.chunks[ci].Store(c)
+	}
+	return &c[slot&(1<<peerChunkBits-1)]
+}

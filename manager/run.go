@@ -1,0 +1,148 @@
+package manager
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/swimwheel/swimwheel/transport"
+	"github.com/swimwheel/swimwheel/wheel"
+)
+
+// Run serves until ctx ends, then shuts down cleanly: the sockets are
+// closed, the reader goroutines return, and Run returns nil. It starts one
+// reader goroutine per socket and one loop goroutine that owns the detector
+// and its single timer. Call it once.
+func (m *Manager) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var stopMetrics func()
+	if m.cfg.MetricsAddr != "" {
+		stop, err := m.serveMetrics(m.cfg.MetricsAddr)
+		if err != nil {
+			return err
+		}
+		stopMetrics = stop
+	}
+	m.log.Info("manager running", "addr", m.Addr().String(), "sockets", len(m.conns))
+
+	var wg sync.WaitGroup
+	errc := make(chan error, len(m.conns))
+	for _, c := range m.conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := m.read(ctx, c); err != nil {
+				errc <- err
+				cancel()
+			}
+		}()
+	}
+	m.runLoop(ctx)
+	// The loop is done: close the sockets so that blocked readers return.
+	var closeErr error
+	if m.group != nil {
+		closeErr = m.group.Close()
+	} else {
+		for _, c := range m.conns {
+			if err := c.Close(); err != nil && closeErr == nil {
+				closeErr = err
+			}
+		}
+	}
+	wg.Wait()
+	if stopMetrics != nil {
+		stopMetrics()
+	}
+	m.log.Info("manager stopped")
+	select {
+	case err := <-errc:
+		return err
+	default:
+	}
+	if errors.Is(closeErr, net.ErrClosed) {
+		closeErr = nil
+	}
+	return closeErr
+}
+
+// read is one reader goroutine: batched reads, the fast path inline, the
+// rest handed to the loop one batch per read.
+func (m *Manager) read(ctx context.Context, c transport.PacketConn) error {
+	var rd reader
+	rd.init(m.cfg.Keyring)
+	msgs := make([]transport.Message, 64)
+	for {
+		n, err := c.ReadBatch(msgs)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			return err
+		}
+		now := m.Now()
+		for i := range msgs[:n] {
+			m.ingest(&rd, now, &msgs[i])
+		}
+		if len(rd.cur.items) == 0 {
+			continue
+		}
+		select {
+		case m.inbox <- rd.cur:
+		case <-ctx.Done():
+			return nil
+		}
+		select {
+		case rd.cur = <-m.free:
+		default:
+			rd.cur = &batch{items: make([]inbound, 0, 64)}
+		}
+	}
+}
+
+// runLoop owns the detector: it applies forwarded batches and runs Advance
+// when the one timer, armed at the wheel's next deadline, goes off.
+func (m *Manager) runLoop(ctx context.Context) {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	var want wheel.Time
+	arm := func() {
+		next, ok := m.det.NextDeadline()
+		if !ok {
+			next = m.Now() + wheel.Time(time.Second)
+		}
+		want = next
+		timer.Reset(max(0, time.Duration(next-m.Now())))
+	}
+	arm()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case b := <-m.inbox:
+			now := m.Now()
+			m.process(now, b.items)
+			b.items = b.items[:0]
+			select {
+			case m.free <- b:
+			default:
+			}
+			if next, ok := m.det.NextDeadline(); ok && next <= now {
+				m.det.Advance(now)
+			}
+		case <-timer.C:
+			now := m.Now()
+			lag := int64(now - want)
+			m.stats.tickLagLast.Store(lag)
+			if lag > m.stats.tickLagMax.Load() {
+				m.stats.tickLagMax.Store(lag)
+			}
+			m.det.Advance(now)
+		}
+		m.publish()
+		m.out.flush()
+		arm()
+	}
+}
