@@ -29,8 +29,9 @@ type ReplayWindow struct {
 	// windowLock, is set while one Check or Reset updates the window.
 	top atomic.Uint64
 	// seen has bit i set when sequence number top-i was accepted. It is read
-	// and written only by the holder of windowLock.
-	seen atomic.Uint64
+	// and written only by the holder of windowLock, so a plain word: the
+	// lock's CAS and releasing Store order every access (see Check).
+	seen uint64
 }
 
 // Check reports whether seq is new, and records it. A duplicate or a number
@@ -55,15 +56,14 @@ func (w *ReplayWindow) Check(seq uint64) bool {
 			}
 			continue
 		}
-		// Acquire: after this CAS succeeds no other goroutine writes seen
+		// Acquire: once this CAS succeeds no other goroutine writes seen
 		// or top until our Store of top below, and the previous holder's
-		// Store of seen happened before its Store of top that our Load
-		// read (sync/atomic is sequentially consistent), so seen is the
-		// value it left.
+		// write of seen happened before its Store of top, which our CAS
+		// read, so seen is the value it left.
 		if !w.top.CompareAndSwap(top, top|windowLock) {
 			continue
 		}
-		seen := w.seen.Load()
+		seen := w.seen
 		ok := true
 		if seq > max {
 			if shift := seq - max; shift >= WindowSize {
@@ -77,9 +77,11 @@ func (w *ReplayWindow) Check(seq uint64) bool {
 		} else {
 			seen |= bit
 		}
-		// Release: seen is stored before top clears the lock bit, so the
-		// next holder (whose CAS follows this Store) reads this seen.
-		w.seen.Store(seen)
+		// Release: seen is written before the Store of top clears the lock
+		// bit, so the next holder, whose CAS reads that Store, reads this
+		// seen (sync/atomic operations are sequentially consistent and
+		// create happens-before edges, the race detector included).
+		w.seen = seen
 		w.top.Store(max)
 		return ok
 	}
@@ -102,7 +104,7 @@ func (w *ReplayWindow) Reset() {
 		}
 		// Same acquire and release as in Check.
 		if w.top.CompareAndSwap(top, top|windowLock) {
-			w.seen.Store(0)
+			w.seen = 0
 			w.top.Store(0)
 			return
 		}
