@@ -197,7 +197,8 @@ func (a *Agent) read(conn transport.PacketConn, done chan<- error) {
 // RequestExtension asks the manager for more time for a long job, with the
 // job's progress, and returns its decision. It sends the request again
 // every Config.ExtensionRetry until the answer arrives or ctx ends (with
-// ctx.Err()). Calls are served one at a time. See the package doc for how
+// ctx.Err()). Calls are served one at a time. The estimated completion
+// travels as 0 (unknown); Core.Extend takes one. See the package doc for how
 // retries are judged.
 func (a *Agent) RequestExtension(ctx context.Context, req extension.Progress, reason string) (Decision, error) {
 	select {
