@@ -1,6 +1,9 @@
 package wheel
 
-import "math/bits"
+import (
+	"math/bits"
+	"sync/atomic"
+)
 
 // Arm sets the slot's deadline to d exactly, earlier or later than before,
 // and whether PushLater may move it. A deadline at or before Now fires in the
@@ -39,15 +42,17 @@ func (w *Wheel) Arm(t Ticket, d Time, pushable bool) bool {
 // that bucket comes due.
 func (w *Wheel) PushLater(t Ticket, d Time) bool {
 	wp := w.word(t.Slot)
-	if wp == nil {
-		return false
-	}
+	return wp != nil && pushLater(wp, t.Gen, d)
+}
+
+// pushLater is PushLater on the slot's word wp.
+func pushLater(wp *atomic.Uint64, gen uint16, d Time) bool {
 	us := uint64(toUs(d))
 	for {
 		old := wp.Load()
 		// The pushable bit is set only on an armed slot (disarming clears it),
 		// and only the current generation may push.
-		if generation(old) != t.Gen || old&pushBit == 0 || old>>usShift == 0 {
+		if generation(old) != gen || old&pushBit == 0 || old>>usShift == 0 {
 			return false
 		}
 		if old>>usShift >= us {
@@ -62,6 +67,63 @@ func (w *Wheel) PushLater(t Ticket, d Time) bool {
 			return true
 		}
 	}
+}
+
+// Push is one element of PushLaterBatch: push Ticket's deadline later to
+// Deadline. PushLaterBatch sets OK to what PushLater(Ticket, Deadline) would
+// have returned.
+type Push struct {
+	Ticket   Ticket
+	Deadline Time
+	OK       bool
+}
+
+// pushGroup is how many slots PushLaterBatch touches before it pushes: 64
+// lines stay in the L1 cache until their CAS, and enough independent loads
+// are in flight to keep the memory system busy.
+const pushGroup = 64
+
+// PushLaterBatch is PushLater for every element of ps, in order: ps[i].OK is
+// set as if PushLater(ps[i].Ticket, ps[i].Deadline) had been called after
+// the pushes before it (a ticket may appear several times). It returns how
+// many pushes succeeded. Like PushLater it is lock-free, allocates nothing
+// and may run on any goroutine.
+//
+// It exists for the cache: at a million slots the word array is far larger
+// than the cache, and each PushLater waits for one miss, which the locked
+// CAS keeps from overlapping with the next push's. PushLaterBatch first
+// loads the word of every slot of a group of up to 64, independent loads
+// whose misses overlap, and only then runs the CAS loops, on lines now in
+// the cache.
+func (w *Wheel) PushLaterBatch(ps []Push) int {
+	pushed := 0
+	var words [pushGroup]*atomic.Uint64
+	for len(ps) > 0 {
+		group := ps[:min(len(ps), pushGroup)]
+		ps = ps[len(group):]
+		// Warm-up loads. They are harmless: a load changes nothing, its
+		// value is dropped, and every decision below is made on the CAS
+		// loop's own load of the word, after all earlier pushes of the
+		// batch. A word that changes in between (a push of this batch to
+		// the same slot, another goroutine, Advance) is simply a line the
+		// CAS loop fetches again.
+		for i := range group {
+			if wp := w.word(group[i].Ticket.Slot); wp != nil {
+				words[i] = wp
+				wp.Load()
+			} else {
+				words[i] = nil
+			}
+		}
+		for i := range group {
+			p := &group[i]
+			p.OK = words[i] != nil && pushLater(words[i], p.Ticket.Gen, p.Deadline)
+			if p.OK {
+				pushed++
+			}
+		}
+	}
+	return pushed
 }
 
 // Cancel disarms the slot. It returns false if t is stale or the slot is not

@@ -40,7 +40,7 @@
 //
 // # Concurrency
 //
-// PushLater, Valid, Deadline, Now and Armed are lock-free and may run on any
+// PushLater, PushLaterBatch, Valid, Deadline, Now and Armed are lock-free and may run on any
 // goroutine at any time, Advance included. Arm, Cancel and Free take the
 // slot's shard lock (shard = slot & (Shards-1)); Alloc and Free take one
 // allocation lock. Advance must be called by one goroutine at a time; it takes
@@ -48,6 +48,17 @@
 // slots, and none while it calls fire, which may call any method but Advance.
 // PushLater never touches bucket links: a pushed slot stays in the bucket it
 // was filed in and is re-filed when that bucket comes due (lazy re-filing).
+//
+// # Batches
+//
+// PushLaterBatch is PushLater over a slice, element by element in order,
+// for callers that receive heartbeats in batches (recvmmsg delivers up to
+// 64). At a million slots the word array is larger than the cache, and a
+// lone PushLater waits for one cache (and often TLB) miss that its locked
+// CAS keeps from overlapping with the next one's. The batch first loads the
+// words of up to 64 slots, independent loads whose misses overlap, then runs
+// the CAS loops on lines already in the cache. The warm-up loads decide
+// nothing: each push decides on its own CAS loop's load.
 //
 // # Levels
 //

@@ -162,8 +162,10 @@ func (m *model) step() {
 		m.freeOp()
 	case op < 36:
 		m.arm()
-	case op < 60:
+	case op < 55:
 		m.push()
+	case op < 60:
+		m.pushBatch()
 	case op < 66:
 		m.cancel()
 	case op < 69:
@@ -258,6 +260,45 @@ func (m *model) push() {
 		if us := m.refUs(d); us > s.us {
 			s.us = us
 			s.fire = max(s.fire, m.fireTick(us))
+		}
+	}
+}
+
+// pushBatch checks PushLaterBatch against the reference applying each
+// element as a PushLater, in order; a ticket often repeats within a batch.
+func (m *model) pushBatch() {
+	n := m.c.intn(9)
+	if m.c.intn(8) == 0 {
+		n = m.c.intn(2*pushGroup + 2) // several groups
+	}
+	ps := make([]Push, n)
+	for i := range ps {
+		t := m.pickTicket()
+		if i > 0 && m.c.intn(4) == 0 {
+			t = ps[m.c.intn(i)].Ticket
+		}
+		ps[i] = Push{Ticket: t, Deadline: m.pickTime(), OK: m.c.intn(2) == 0}
+	}
+	want := make([]bool, len(ps))
+	wantN := 0
+	for i, p := range ps {
+		want[i] = m.live(p.Ticket) && m.slots[p.Ticket.Slot].armed && m.slots[p.Ticket.Slot].pushable
+		if !want[i] {
+			continue
+		}
+		wantN++
+		s := &m.slots[p.Ticket.Slot]
+		if us := m.refUs(p.Deadline); us > s.us {
+			s.us = us
+			s.fire = max(s.fire, m.fireTick(us))
+		}
+	}
+	if n := m.w.PushLaterBatch(ps); n != wantN {
+		m.fail("PushLaterBatch(%v) = %d, want %d", ps, n, wantN)
+	}
+	for i, p := range ps {
+		if p.OK != want[i] {
+			m.fail("PushLaterBatch element %d (%v, %d): OK %v, want %v", i, p.Ticket, p.Deadline, p.OK, want[i])
 		}
 	}
 }

@@ -149,8 +149,8 @@ func TestAdvancePanicsWhenReentered(t *testing.T) {
 	w.Advance(Time(time.Second), func(Time, []Expired) { w.Advance(Time(2*time.Second), nil) })
 }
 
-// TestConcurrentPushDuringAdvance: several goroutines push deadlines later
-// while one goroutine advances with manual time values and another re-arms
+// TestConcurrentPushDuringAdvance: several goroutines push deadlines later,
+// some one at a time and some in batches (PushLaterBatch), while one goroutine advances with manual time values and another re-arms
 // and cancels other slots. After the pushes stop every pushed slot fires
 // exactly once, with the latest deadline any successful push set, never
 // before it.
@@ -184,16 +184,43 @@ func TestConcurrentPushDuringAdvance(t *testing.T) {
 			defer wg.Done()
 			defer running.Add(-1)
 			r := rand.New(rand.NewPCG(uint64(g), 7))
-			for range pushes {
-				i := r.IntN(n)
-				d := w.Now() + Time(r.IntN(30))*ms + Time(r.IntN(1000))*Time(time.Microsecond)
-				if w.PushLater(tickets[i], d) {
-					for { // atomic max
-						old := latest[i].Load()
-						if int64(d) <= old || latest[i].CompareAndSwap(old, int64(d)) {
-							break
+			record := func(i int, d Time) {
+				for { // atomic max
+					old := latest[i].Load()
+					if int64(d) <= old || latest[i].CompareAndSwap(old, int64(d)) {
+						break
+					}
+				}
+			}
+			pick := func() (int, Time) {
+				return r.IntN(n), w.Now() + Time(r.IntN(30))*ms + Time(r.IntN(1000))*Time(time.Microsecond)
+			}
+			if g%2 == 1 { // half of the pushers send batches
+				ps := make([]Push, 0, 2*pushGroup+8)
+				idx := make([]int, 0, cap(ps))
+				for k := 0; k < pushes; k += len(ps) {
+					ps, idx = ps[:0], idx[:0]
+					for range 1 + r.IntN(cap(ps)) {
+						i, d := pick()
+						if len(idx) > 0 && r.IntN(8) == 0 {
+							i = idx[r.IntN(len(idx))] // the same slot twice
+						}
+						ps = append(ps, Push{Ticket: tickets[i], Deadline: d})
+						idx = append(idx, i)
+					}
+					w.PushLaterBatch(ps)
+					for j, p := range ps {
+						if p.OK {
+							record(idx[j], p.Deadline)
 						}
 					}
+				}
+				return
+			}
+			for range pushes {
+				i, d := pick()
+				if w.PushLater(tickets[i], d) {
+					record(i, d)
 				}
 			}
 		}()
