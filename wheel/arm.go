@@ -107,14 +107,16 @@ func (w *Wheel) PushLaterBatch(ps []Push) int {
 		// batch. A word that changes in between (a push of this batch to
 		// the same slot, another goroutine, Advance) is simply a line the
 		// CAS loop fetches again.
+		var sum uint64
 		for i := range group {
 			if wp := w.word(group[i].Ticket.Slot); wp != nil {
 				words[i] = wp
-				wp.Load()
+				sum += wp.Load()
 			} else {
 				words[i] = nil
 			}
 		}
+		warm(sum)
 		for i := range group {
 			p := &group[i]
 			p.OK = words[i] != nil && pushLater(words[i], p.Ticket.Gen, p.Deadline)
@@ -125,6 +127,13 @@ func (w *Wheel) PushLaterBatch(ps []Push) int {
 	}
 	return pushed
 }
+
+// warm does nothing with its argument, in a call the compiler cannot see
+// into: loads that only warm the cache sum their values into it, so that
+// the compiler keeps them (it drops an atomic load whose value is unused).
+//
+//go:noinline
+func warm(uint64) {}
 
 // Cancel disarms the slot. It returns false if t is stale or the slot is not
 // armed.
