@@ -15,8 +15,8 @@
 //
 // # Concurrency
 //
-// HeartbeatFast, Lookup and Workers may be called from any goroutine at any
-// time. Every other method must be called from one goroutine at a time (the
+// HeartbeatFast, HeartbeatFastBatch, Lookup and Workers may be called from
+// any goroutine at any time. Every other method must be called from one goroutine at a time (the
 // manager's loop). HeartbeatFast is the hot path: a ticket (slot and
 // generation) indexes the worker's record, one atomic load checks the
 // incarnation, and one atomic max-store on the wheel slot moves the
@@ -24,7 +24,9 @@
 // which is exactly when its slot is "pushable"; any other case returns false
 // and the caller hands the heartbeat to the loop. Before the loop reads and
 // rewrites an alive worker's deadline it seals the slot, so that no fast push
-// can land in between and be lost.
+// can land in between and be lost. HeartbeatFastBatch is HeartbeatFast over
+// a received batch, in order; it loads the records and slot words of up to
+// 64 heartbeats before it applies them, so that their cache misses overlap.
 //
 // Events and messages produced by a call are handed over in one batch each,
 // synchronously, at the end of that call (Config.OnEvents, Config.OnSend).

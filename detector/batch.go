@@ -1,0 +1,89 @@
+package detector
+
+import "github.com/swimwheel/swimwheel/wheel"
+
+// FastHeartbeat is one heartbeat of HeartbeatFastBatch: the ticket and
+// incarnation it carries in, and OK out, what HeartbeatFast would have
+// returned for it.
+type FastHeartbeat struct {
+	Ticket wheel.Ticket
+	Inc    uint64
+	OK     bool
+}
+
+// fastGroup is how many heartbeats HeartbeatFastBatch warms up before it
+// applies them: the wheel's push group, so that one PushLaterBatch call
+// takes a whole group.
+const fastGroup = 64
+
+// HeartbeatFastBatch is HeartbeatFast for every heartbeat of hbs, all at
+// now, in order: hbs[i].OK is set as if HeartbeatFast(now, hbs[i].Ticket,
+// hbs[i].Inc) had been called after the heartbeats before it. It returns how
+// many were applied. Like HeartbeatFast it is lock-free, allocates nothing
+// and is safe from any goroutine; the caller hands the heartbeats left with
+// OK false to the owner goroutine's Heartbeat.
+//
+// At a million workers the records and the wheel's slot words are far
+// larger than the cache, and HeartbeatFast waits for two misses a
+// heartbeat, which the wheel's locked CAS keeps from overlapping with the
+// next heartbeat's. The batch first loads the incarnation and the slot word
+// of every heartbeat of a group of up to 64, independent loads whose misses
+// overlap, then decides and pushes on lines already in the cache.
+func (d *Detector) HeartbeatFastBatch(now wheel.Time, hbs []FastHeartbeat) int {
+	dl := now + wheel.Time(d.base)
+	applied := 0
+	var recs [fastGroup]*record
+	var pushes [fastGroup]wheel.Push
+	var from [fastGroup]uint8 // pushes[k] is for group[from[k]]
+	for len(hbs) > 0 {
+		group := hbs[:min(len(hbs), fastGroup)]
+		hbs = hbs[len(group):]
+		// Warm-up loads: the incarnation, and the slot word through Valid.
+		// They are harmless: loads change nothing, their values are
+		// dropped, and every decision below is made on a load of its own
+		// (the incarnation check, then the wheel's CAS loop), after the
+		// loads of this pass. A word or incarnation that changes in between
+		// is simply a line fetched again.
+		var sum uint64
+		for i := range group {
+			r := d.recs.get(group[i].Ticket.Slot)
+			recs[i] = r
+			if r != nil {
+				sum += r.inc.Load()
+				if d.wheel.Valid(group[i].Ticket) {
+					sum++
+				}
+			}
+		}
+		warm(sum)
+		// The incarnation checks of the whole group come before its pushes.
+		// A push changes no incarnation, so in a single goroutine this is
+		// HeartbeatFast in order; against the owner's concurrent adoption of
+		// a higher incarnation the argument of HeartbeatFast holds for each
+		// heartbeat: its check and its push are two steps either way, and a
+		// push that lands after the adoption is ordered before it with the
+		// same effect on the deadline.
+		n := 0
+		for i := range group {
+			hb := &group[i]
+			hb.OK = false
+			if r := recs[i]; r != nil && r.inc.Load() == hb.Inc {
+				pushes[n] = wheel.Push{Ticket: hb.Ticket, Deadline: dl}
+				from[n] = uint8(i)
+				n++
+			}
+		}
+		applied += d.wheel.PushLaterBatch(pushes[:n])
+		for k := range n {
+			group[from[k]].OK = pushes[k].OK
+		}
+	}
+	return applied
+}
+
+// warm does nothing with its argument, in a call the compiler cannot see
+// into: the warm-up loads sum their values into it, so that the compiler
+// keeps them (it drops an atomic load whose value is unused).
+//
+//go:noinline
+func warm(uint64) {}
