@@ -28,18 +28,20 @@ type Detector struct {
 	recs  records
 
 	// Owner goroutine only.
-	rng      *rand.Rand
-	alive    []wheel.Ticket // alive workers, for picking probe helpers
-	nSuspect int
-	nDead    int
-	nLeft    int
-	lhm      int
-	late     bool
-	brake    BrakeState
-	tat      wheel.Time // GCRA theoretical arrival time of the next braked eviction
-	events   []Event
-	msgs     []Message
-	picked   []wheel.Ticket
+	rng       *rand.Rand
+	alive     []wheel.Ticket // alive workers, for picking probe helpers
+	nSuspect  int
+	nDead     int
+	nLeft     int
+	lhm       int
+	late      bool       // the last judged Advance ran late
+	judged    bool       // this Advance's lateness was judged
+	advanceTo wheel.Time // the now of the Advance under way
+	brake     BrakeState
+	tat       wheel.Time // GCRA theoretical arrival time of the next braked eviction
+	events    []Event
+	msgs      []Message
+	picked    []wheel.Ticket
 }
 
 // New validates cfg and returns an empty detector whose clock starts at 0.

@@ -46,9 +46,11 @@
 //   - While suspect, a probing detector pings the worker every probe timeout
 //     with the suspect flag set until the window ends.
 //   - The local health multiplier rises by one when a ping-req round fails
-//     with nacks missing, and when Advance runs more than LateTicks behind
-//     the next due tick; it falls by one when an ack ends a probe round and
-//     when Advance is on time again after running late.
+//     with nacks missing, and when an Advance's first expiry was due more
+//     than LateTicks ticks before the Advance ran (judged on real expiries:
+//     NextDeadline is only a lower bound); it falls by one when an ack ends a
+//     probe round and when an Advance is on time again after a late one.
+//     The lhm event is stamped with the tick of that expiry.
 //   - The brake looks at the share of the fleet (alive + suspect workers)
 //     that is suspect now. Above Brake it engages: evictions pass a GCRA
 //     limiter of EvictionRate x fleet per second with one second of burst.

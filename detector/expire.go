@@ -8,28 +8,37 @@ import (
 
 // Advance moves the detector to now: every deadline due at or before now
 // fires, in tick order, each at the first tick at or after it. The shell
-// calls it when its one timer (armed at NextDeadline) goes off; an Advance
-// that arrives more than LateTicks ticks after the next due tick means the
-// shell was starved, and raises the local health multiplier.
+// calls it when its one timer (armed at NextDeadline) goes off. An Advance
+// whose first expiry is due more than LateTicks ticks before now means the
+// shell was starved, and raises the local health multiplier; the next
+// Advance whose first expiry is on time lowers it again. Lateness is judged
+// on real expiries, not on NextDeadline, which is only a lower bound.
 func (d *Detector) Advance(now wheel.Time) {
 	defer d.flush()
-	if next, ok := d.wheel.NextDeadline(); ok && next <= now {
-		late := now-next > wheel.Time(d.cfg.LateTicks)*wheel.Time(d.cfg.Tick)
-		switch {
-		case late && !d.late:
-			d.late = true
-			d.setLHM(now, d.lhm+1)
-		case !late && d.late:
-			d.late = false
-			d.setLHM(now, d.lhm-1)
-		}
-	}
+	d.advanceTo, d.judged = now, false
 	d.wheel.Advance(now, d.fireFn)
+}
+
+// judgeLateness compares the first expiry of this Advance with now.
+func (d *Detector) judgeLateness(at wheel.Time) {
+	d.judged = true
+	late := d.advanceTo-at > wheel.Time(d.cfg.LateTicks)*wheel.Time(d.cfg.Tick)
+	switch {
+	case late && !d.late:
+		d.late = true
+		d.setLHM(at, d.lhm+1)
+	case !late && d.late:
+		d.late = false
+		d.setLHM(at, d.lhm-1)
+	}
 }
 
 // fire handles one tick's expired slots. The wheel disarmed them all before
 // the call and holds no lock, so re-arming from here is allowed.
 func (d *Detector) fire(at wheel.Time, batch []wheel.Expired) {
+	if !d.judged {
+		d.judgeLateness(at)
+	}
 	for _, e := range batch {
 		r := d.record(e.Ticket)
 		if r == nil {
@@ -70,8 +79,12 @@ func (d *Detector) expire(at wheel.Time, t wheel.Ticket, r *record) {
 		d.suspect(at, t, r)
 	case StatusSuspect:
 		if end := d.evictAt(r); at < end {
-			d.ping(at, t, r, true)
-			d.wheel.Arm(t, min(at+d.probeTimeout(), end), false)
+			// Not over yet: a probe is due, or the window grew (LHM).
+			if d.cfg.Probing {
+				d.ping(at, t, r, true)
+				end = min(at+d.probeTimeout(), end)
+			}
+			d.wheel.Arm(t, end, false)
 			return
 		}
 		d.evict(at, t, r)

@@ -573,7 +573,8 @@ func TestAdvanceLateRaisesLHM(t *testing.T) {
 	r.d.Advance(30*sec + 100*ms)
 	r.now = 30*sec + 100*ms
 	require.Equal(t, []Event{
-		{Kind: EventLHM, At: 30*sec + 100*ms, LHM: 1},
+		// Stamped with the late expiry's tick, so that events stay in time order.
+		{Kind: EventLHM, At: 30 * sec, LHM: 1},
 		{Kind: EventSuspected, At: 30 * sec, Worker: "w1", Ticket: r.status("w1").Ticket, Cause: CauseDeadline},
 	}, r.takeEvents())
 	require.Equal(t, 50*sec, r.status("w1").Deadline, "the window is stretched by LHM+1")

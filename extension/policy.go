@@ -12,7 +12,7 @@ var (
 	ErrBase          = errors.New("extension: Base must be positive")
 	ErrMinGrant      = errors.New("extension: MinGrant must be positive")
 	ErrMaxExtensions = errors.New("extension: MaxExtensions must be in [0, 255]")
-	ErrWarnRemaining = errors.New("extension: WarnRemaining must not be negative")
+	ErrWarnRemaining = errors.New("extension: WarnRemaining must be -1 (never warn) or more")
 )
 
 // maxUsed is the largest grant count a State can hold (its counter is a uint8).
@@ -31,7 +31,7 @@ type Policy struct {
 	// extensions: every request is denied "exhausted").
 	MaxExtensions int
 	// WarnRemaining: the first grant of a cycle that leaves at most this many
-	// grants carries a warning.
+	// grants carries a warning; -1 never warns.
 	WarnRemaining int
 }
 
@@ -57,7 +57,7 @@ func (p Policy) Validate() error {
 		return fmt.Errorf("%w (MinGrant = %v)", ErrMinGrant, p.MinGrant)
 	case p.MaxExtensions < 0 || p.MaxExtensions > maxUsed:
 		return fmt.Errorf("%w (MaxExtensions = %d)", ErrMaxExtensions, p.MaxExtensions)
-	case p.WarnRemaining < 0:
+	case p.WarnRemaining < -1:
 		return fmt.Errorf("%w (WarnRemaining = %d)", ErrWarnRemaining, p.WarnRemaining)
 	}
 	return nil

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/swimwheel/swimwheel/detector"
+	"github.com/swimwheel/swimwheel/wheel"
 )
 
 // LineError is a malformed line: the run stops there.
@@ -278,6 +279,9 @@ func parseTime(s string) (time.Duration, error) {
 	}
 	if d < 0 {
 		return 0, bad("time %q is negative", s)
+	}
+	if d > time.Duration(wheel.MaxTime) {
+		return 0, bad("time %q is beyond the wheel's range (%v)", s, time.Duration(wheel.MaxTime))
 	}
 	return d, nil
 }
