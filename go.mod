@@ -3,6 +3,7 @@ module github.com/swimwheel/swimwheel
 go 1.26.0
 
 require (
+	github.com/HdrHistogram/hdrhistogram-go v1.4.0
 	github.com/puzpuzpuz/xsync/v3 v3.5.1
 	github.com/stretchr/testify v1.12.1
 	golang.org/x/sys v0.50.0
