@@ -149,6 +149,7 @@ func (m *Manager) Receive(now wheel.Time, pkts []transport.Message) {
 	for i := range pkts {
 		m.ingest(rd, now, &pkts[i])
 	}
+	m.applyHeartbeats(rd, now)
 	if rd.cur != nil {
 		m.process(now, rd.cur.items)
 		rd.cur.items = rd.cur.items[:0]

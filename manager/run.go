@@ -68,8 +68,9 @@ func (m *Manager) Run(ctx context.Context) error {
 	return closeErr
 }
 
-// read is one reader goroutine: batched reads, the fast path inline, the
-// rest handed to the loop one batch per read.
+// read is one reader goroutine: batched reads, the heartbeats of each read
+// applied on the fast path in one batch, the rest handed to the loop one
+// batch per read.
 func (m *Manager) read(ctx context.Context, c transport.PacketConn) error {
 	var rd reader
 	rd.init(m.cfg.Keyring)
@@ -86,6 +87,7 @@ func (m *Manager) read(ctx context.Context, c transport.PacketConn) error {
 		for i := range msgs[:n] {
 			m.ingest(&rd, now, &msgs[i])
 		}
+		m.applyHeartbeats(&rd, now)
 		if len(rd.cur.items) == 0 {
 			continue
 		}
