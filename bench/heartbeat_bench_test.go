@@ -24,7 +24,9 @@ func heartbeatOrder(n int) []int32 {
 }
 
 // BenchmarkHeartbeat: one op is one heartbeat pushing a random worker's
-// deadline later (by at least 1 µs, so that every push stores).
+// deadline later (by at least 1 µs, so that every push stores). wheel-batch
+// takes the same heartbeats in the same order, pushed in batches of
+// BatchSize.
 func BenchmarkHeartbeat(b *testing.B) {
 	for _, n := range heartbeatWorkers {
 		order := heartbeatOrder(n)
@@ -37,6 +39,7 @@ func BenchmarkHeartbeat(b *testing.B) {
 				for i := range b.N {
 					hb.Beat(int(order[i&(len(order)-1)]), wheel.Time(i)*1000)
 				}
+				hb.Flush()
 			})
 		}
 	}
@@ -55,9 +58,11 @@ func BenchmarkHeartbeatParallel(b *testing.B) {
 				b.ResetTimer()
 				b.RunParallel(func(pb *testing.PB) {
 					i := int(goroutines.Add(1)) << 16
+					local := hb.Local()
 					for k := 0; pb.Next(); k++ {
-						hb.Beat(int(order[(i+k)&(len(order)-1)]), wheel.Time(k)*1000)
+						local.Beat(int(order[(i+k)&(len(order)-1)]), wheel.Time(k)*1000)
 					}
+					local.Flush()
 				})
 			})
 		}

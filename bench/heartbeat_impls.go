@@ -16,22 +16,37 @@ import (
 type Heartbeater interface {
 	// Beat pushes worker i's deadline to now+base (later than before).
 	Beat(i int, now wheel.Time)
-	// Expire runs the expiry loop's work for one tick at now.
+	// Flush applies heartbeats Beat held back to apply as one batch, as a
+	// receive loop does at the end of each read; a no-op for the others.
+	Flush()
+	// Expire runs the expiry loop's work for one tick at now (after Flush).
 	Expire(now wheel.Time)
 	// Expired counts the deadlines that fired.
 	Expired() int64
 	// Close releases the workers.
 	Close()
+	// Local returns a handle for one more goroutine that beats concurrently
+	// with the others: wheel-batch's batch is not shared; the others return
+	// themselves.
+	Local() Heartbeater
 }
 
-// Impls are the implementations, in report order.
-var Impls = []string{"wheel", "timer", "heap"}
+// Impls are the implementations, in report order. wheel-batch is the wheel
+// fed in batches of BatchSize heartbeats through PushLaterBatch, as a
+// receive loop that reads with recvmmsg would feed it.
+var Impls = []string{"wheel", "wheel-batch", "timer", "heap"}
+
+// BatchSize is the batch of wheel-batch: what one recvmmsg call returns at
+// most in the transport.
+const BatchSize = 64
 
 // NewHeartbeater arms n workers at now+base with the named implementation.
 func NewHeartbeater(impl string, n int, now wheel.Time, base time.Duration) Heartbeater {
 	switch impl {
 	case "wheel":
 		return newWheelBeater(n, now, base)
+	case "wheel-batch":
+		return &wheelBatchBeater{wheelBeater: newWheelBeater(n, now, base)}
 	case "timer":
 		return newTimerBeater(n, base)
 	case "heap":
@@ -73,9 +88,40 @@ func newWheelBeater(n int, now wheel.Time, base time.Duration) *wheelBeater {
 func (b *wheelBeater) Beat(i int, now wheel.Time) {
 	b.w.PushLater(wheel.Ticket{Slot: uint32(i), Gen: 1}, now+b.base)
 }
+func (b *wheelBeater) Flush()                {}
 func (b *wheelBeater) Expire(now wheel.Time) { b.w.Advance(now, b.fire) }
 func (b *wheelBeater) Expired() int64        { return b.expired }
 func (b *wheelBeater) Close()                {}
+func (b *wheelBeater) Local() Heartbeater    { return b }
+
+// wheelBatchBeater collects heartbeats into a batch of up to BatchSize and
+// pushes them with one PushLaterBatch call.
+type wheelBatchBeater struct {
+	*wheelBeater
+	n     int
+	batch [BatchSize]wheel.Push
+}
+
+func (b *wheelBatchBeater) Beat(i int, now wheel.Time) {
+	b.batch[b.n] = wheel.Push{Ticket: wheel.Ticket{Slot: uint32(i), Gen: 1}, Deadline: now + b.base}
+	if b.n++; b.n == len(b.batch) {
+		b.Flush()
+	}
+}
+
+func (b *wheelBatchBeater) Flush() {
+	b.w.PushLaterBatch(b.batch[:b.n])
+	b.n = 0
+}
+
+func (b *wheelBatchBeater) Local() Heartbeater {
+	return &wheelBatchBeater{wheelBeater: b.wheelBeater}
+}
+
+func (b *wheelBatchBeater) Expire(now wheel.Time) {
+	b.Flush()
+	b.wheelBeater.Expire(now)
+}
 
 type timerBeater struct {
 	timers  []*time.Timer
@@ -93,6 +139,8 @@ func newTimerBeater(n int, base time.Duration) *timerBeater {
 }
 
 func (b *timerBeater) Beat(i int, _ wheel.Time) { b.timers[i].Reset(b.base) }
+func (b *timerBeater) Flush()                   {}
+func (b *timerBeater) Local() Heartbeater       { return b }
 func (b *timerBeater) Expire(wheel.Time)        {} // the runtime runs the timers
 func (b *timerBeater) Expired() int64           { return b.expired.Load() }
 func (b *timerBeater) Close() {
@@ -149,6 +197,9 @@ func (b *heapBeater) Beat(i int, now wheel.Time) {
 	}
 	b.mu.Unlock()
 }
+
+func (b *heapBeater) Flush()             {}
+func (b *heapBeater) Local() Heartbeater { return b }
 
 func (b *heapBeater) Expire(now wheel.Time) {
 	b.mu.Lock()

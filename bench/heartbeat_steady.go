@@ -13,7 +13,8 @@ import (
 
 // SteadyConfig describes a steady-state run: Workers heartbeat once per
 // second each, in a shuffled order, spread evenly over 10 ms ticks, for
-// Duration of real time; the expiry loop runs every tick.
+// Duration of real time; the expiry loop runs every tick. wheel-batch takes
+// each tick's heartbeats in batches of BatchSize, the last one partial.
 type SteadyConfig struct {
 	Workers  int
 	Duration time.Duration
@@ -36,7 +37,7 @@ func (r SteadyResult) CPUPerHeartbeat() time.Duration {
 }
 
 func (r SteadyResult) String() string {
-	return fmt.Sprintf("impl=%-5s heartbeats=%d cpu=%v wall=%v cpu/heartbeat=%v expired=%d",
+	return fmt.Sprintf("impl=%-11s heartbeats=%d cpu=%v wall=%v cpu/heartbeat=%v expired=%d",
 		r.Impl, r.Heartbeats, r.CPU.Round(time.Millisecond), r.Wall.Round(time.Millisecond), r.CPUPerHeartbeat(), r.Expired)
 }
 
@@ -68,6 +69,7 @@ func RunSteady(impl string, cfg SteadyConfig) SteadyResult {
 				next = 0
 			}
 		}
+		hb.Flush() // the end of the tick's reads
 		beats += int64(perTick)
 		hb.Expire(now())
 		if d := time.Until(start.Add(time.Duration(k) * steadyTick)); d > 0 {
