@@ -25,7 +25,9 @@
 //     LHM+1), the 3 ticks are the rounding of the three deadlines of the
 //     probe phase and suspicion up to the wheel's tick, and slack covers the
 //     time from the stop to the manager's stamp of the last heartbeat the
-//     worker sent (network delay and scheduling). On the in-memory network
+//     worker sent (network delay and scheduling); the earliest eviction
+//     below is loosened by the same slack, for a late heartbeat timer. On
+//     the in-memory network
 //     slack is the link's largest one-way delay; on loopback it is stated in
 //     the test. The earliest eviction is c - heartbeat interval + base +
 //     suspicion window.

@@ -124,7 +124,7 @@ func checkFleet(t *testing.T, events eventLog, plan fleetPlan, stopAt func(i int
 		}
 		at := ev[0].At
 		lhm := events.maxLHMBefore(at)
-		lo, hi := earliestEviction(stopAt(i)), evictionBound(stopAt(i), lhm, extra, slack)
+		lo, hi := earliestEviction(stopAt(i))-wheel.Time(slack), evictionBound(stopAt(i), lhm, extra, slack)
 		if at < lo || at > hi {
 			t.Errorf("%s stopped at %v evicted at %v, want within [%v, %v] (LHM %d)",
 				id, time.Duration(stopAt(i)), time.Duration(at), time.Duration(lo), time.Duration(hi), lhm)
