@@ -22,6 +22,7 @@ type recorder struct {
 	c0       counts
 	m0       ManagerStats
 	u0, s0   time.Duration
+	mb0, mt0 time.Duration // machine busy and total CPU
 
 	timeline []Sample
 	prevAt   time.Time
@@ -73,6 +74,7 @@ func (r *recorder) waitJoined(ctx context.Context, limit time.Duration) error {
 	}
 	r.m0 = m0
 	r.u0, r.s0 = selfCPU()
+	r.mb0, r.mt0 = machineCPU()
 	return nil
 }
 
@@ -180,6 +182,7 @@ func (r *recorder) finish() (*Report, error) {
 		return nil, err
 	}
 	u1, s1 := selfCPU()
+	mb1, mt1 := machineCPU()
 	d := c
 	d.sub(&r.c0)
 	rep := &Report{
@@ -278,6 +281,7 @@ func (r *recorder) finish() (*Report, error) {
 	rep.Loadgen.UserCPU = u1 - r.u0
 	rep.Loadgen.SysCPU = s1 - r.s0
 	rep.Loadgen.CPUShare = (rep.Loadgen.UserCPU + rep.Loadgen.SysCPU).Seconds() / secs
+	rep.Machine = machineResult(r.mb0, r.mt0, mb1, mt1, m.UserCPU+m.SysCPU, rep.Loadgen.UserCPU+rep.Loadgen.SysCPU, secs)
 	return rep, nil
 }
 

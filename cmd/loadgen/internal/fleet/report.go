@@ -34,6 +34,7 @@ type Report struct {
 	LHM        LHMResult       `json:"lhm"`
 	Fleet      FleetResult     `json:"fleet"`
 	Loadgen    CPUResult       `json:"loadgen"`
+	Machine    MachineResult   `json:"machine"`
 	Timeline   []Sample        `json:"timeline"`
 }
 
@@ -302,6 +303,11 @@ func (r *Report) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "loadgen cpu    %.1f%% of a core (%v user, %v system): %s sockets, %s acks, %s relays\n",
 		100*r.Loadgen.CPUShare, r.Loadgen.UserCPU.Round(time.Millisecond), r.Loadgen.SysCPU.Round(time.Millisecond),
 		strconv.Itoa(r.Fleet.Sockets), group(r.Fleet.Acks), group(r.Fleet.Relays))
+	fmt.Fprintf(w, "machine        %d CPUs %.0f%% busy; other processes used %.0f%% of a core", r.Machine.CPUs, 100*r.Machine.Busy, 100*r.Machine.Others)
+	if r.Machine.Others > 0.25 {
+		fmt.Fprint(w, " (figures are disturbed: the manager competed for CPU)")
+	}
+	fmt.Fprintln(w)
 }
 
 func pline(p Percentiles) string {
