@@ -34,6 +34,7 @@ type Detector struct {
 	nDead     int
 	nLeft     int
 	lhm       int
+	lhmAt     wheel.Time // when lhm last changed
 	late      bool       // the last judged Advance ran late
 	judged    bool       // this Advance's lateness was judged
 	advanceTo wheel.Time // the now of the Advance under way

@@ -46,10 +46,13 @@
 //   - While suspect, a probing detector pings the worker every probe timeout
 //     with the suspect flag set until the window ends.
 //   - The local health multiplier rises by one when a ping-req round fails
-//     with nacks missing, and when an Advance's first expiry was due more
+//     without a single nack from the helpers asked, and when an Advance's first expiry was due more
 //     than LateTicks ticks before the Advance ran (judged on real expiries:
 //     NextDeadline is only a lower bound); it falls by one when an ack ends a
-//     probe round and when an Advance is on time again after a late one.
+//     probe round, when an Advance is on time again after a late one, and
+//     after every suspicion window (Suspicion) without a change, checked as
+//     expiries fire: a fleet that heartbeats is rarely probed, so success
+//     of probes alone would leave a raised score up for good.
 //     The lhm event is stamped with the tick of that expiry.
 //   - The brake looks at the share of the fleet (alive + suspect workers)
 //     that is suspect now. Above Brake it engages: evictions pass a GCRA

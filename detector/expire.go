@@ -39,6 +39,12 @@ func (d *Detector) fire(at wheel.Time, batch []wheel.Expired) {
 	if !d.judged {
 		d.judgeLateness(at)
 	}
+	if d.lhm > 0 && at-d.lhmAt >= wheel.Time(d.cfg.Suspicion) {
+		// Recovery: a whole suspicion window without a new sign of
+		// trouble. A fleet that heartbeats is rarely probed, so a
+		// successful probe round cannot be the only way down.
+		d.setLHM(at, d.lhm-1)
+	}
 	for _, e := range batch {
 		r := d.record(e.Ticket)
 		if r == nil {
@@ -70,9 +76,11 @@ func (d *Detector) expire(at wheel.Time, t wheel.Ticket, r *record) {
 				return
 			}
 		case phaseIndirect:
-			if r.nacks < r.asked {
-				// The helpers did not answer either: the trouble is
-				// likely on our side.
+			if r.nacks == 0 {
+				// No helper answered either: the trouble is likely on
+				// our side. One missing nack proves little (in a mass
+				// failure the helper may be down itself), so it takes
+				// the silence of every helper asked.
 				d.setLHM(at, d.lhm+1)
 			}
 		}
@@ -198,7 +206,7 @@ func (d *Detector) setLHM(at wheel.Time, v int) {
 	if v == d.lhm {
 		return
 	}
-	d.lhm = v
+	d.lhm, d.lhmAt = v, at
 	d.emit(Event{Kind: EventLHM, At: at, LHM: v})
 }
 

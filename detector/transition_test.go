@@ -325,7 +325,6 @@ func TestProbeRoundEndsInSuspicion(t *testing.T) {
 func TestProbeRoundWithoutNacksRaisesLHM(t *testing.T) {
 	r, target, helpers := probeRig(t)
 	reqs := pingRound(t, r, target, helpers)
-	r.d.Nack(r.now, target, reqs[0].ProbeSeq)
 	r.d.Nack(r.now, target, reqs[0].ProbeSeq+7) // another round's: ignored
 	r.advance(31 * sec)
 	require.Equal(t, []Event{
@@ -340,9 +339,42 @@ func TestProbeRoundWithoutNacksRaisesLHM(t *testing.T) {
 	require.Equal(t, []Message{{Kind: MsgPing, To: target, ProbeSeq: 4, Suspect: true}}, r.takeSent(), "suspect pings every 2 x 500ms")
 }
 
+// One helper's nack shows our network works: the round fails, but the
+// trouble is the target's, and the LHM stays.
+func TestProbeRoundWithANackDoesNotRaiseLHM(t *testing.T) {
+	r, target, helpers := probeRig(t)
+	reqs := pingRound(t, r, target, helpers)
+	r.d.Nack(r.now, target, reqs[0].ProbeSeq)
+	r.advance(31 * sec)
+	require.Equal(t, []Event{
+		{Kind: EventSuspected, At: 31 * sec, Worker: "w1", Ticket: target, Cause: CauseDeadline},
+	}, r.takeEvents())
+	require.Equal(t, 0, r.d.LHM())
+	require.Equal(t, 41*sec, r.status("w1").Deadline)
+}
+
+// A raised LHM comes down by one for each suspicion window without a new
+// sign of trouble, checked when expiries fire.
+func TestLHMDecaysAfterQuietSuspicionWindow(t *testing.T) {
+	r, target, helpers := probeRig(t)
+	pingRound(t, r, target, helpers)
+	r.advance(31 * sec)
+	require.Equal(t, 1, r.d.LHM())
+	r.takeEvents()
+	// The suspect is pinged every 1s (LHM 1); at 41s a window has passed.
+	r.advance(40*sec + 900*ms)
+	require.Equal(t, 1, r.d.LHM())
+	r.advance(41 * sec)
+	// Back at LHM 0 the window is 10s again, so it ends now.
+	require.Equal(t, []Event{
+		{Kind: EventLHM, At: 41 * sec, LHM: 0},
+		{Kind: EventEvicted, At: 41 * sec, Worker: "w1", Ticket: target, Cause: CauseDeadline},
+	}, r.takeEvents())
+}
+
 func TestAckEndsProbeRound(t *testing.T) {
 	r, target, _ := probeRig(t, func(c *Config) { c.MaxLHM = 3 })
-	r.d.lhm = 2 // as if earlier rounds had failed
+	r.d.lhm, r.d.lhmAt = 2, 29*sec // as if earlier rounds had failed just now
 	r.advance(30 * sec)
 	require.Len(t, r.takeSent(), 1)
 	r.advance(30*sec + 200*ms)
