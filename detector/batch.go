@@ -1,6 +1,10 @@
 package detector
 
-import "github.com/swimwheel/swimwheel/wheel"
+import (
+	"sync/atomic"
+
+	"github.com/swimwheel/swimwheel/wheel"
+)
 
 // FastHeartbeat is one heartbeat of HeartbeatFastBatch: the ticket and
 // incarnation it carries in, and OK out, what HeartbeatFast would have
@@ -33,7 +37,7 @@ const fastGroup = 64
 func (d *Detector) HeartbeatFastBatch(now wheel.Time, hbs []FastHeartbeat) int {
 	dl := now + wheel.Time(d.base)
 	applied := 0
-	var recs [fastGroup]*record
+	var incs [fastGroup]*atomic.Uint64
 	var pushes [fastGroup]wheel.Push
 	var from [fastGroup]uint8 // pushes[k] is for group[from[k]]
 	for len(hbs) > 0 {
@@ -50,10 +54,10 @@ func (d *Detector) HeartbeatFastBatch(now wheel.Time, hbs []FastHeartbeat) int {
 		// round of misses it saves.)
 		var sum uint64
 		for i := range group {
-			r := d.recs.get(group[i].Ticket.Slot)
-			recs[i] = r
-			if r != nil {
-				sum += r.inc.Load()
+			inc := d.recs.inc(group[i].Ticket.Slot)
+			incs[i] = inc
+			if inc != nil {
+				sum += inc.Load()
 			}
 		}
 		warm(sum)
@@ -68,7 +72,7 @@ func (d *Detector) HeartbeatFastBatch(now wheel.Time, hbs []FastHeartbeat) int {
 		for i := range group {
 			hb := &group[i]
 			hb.OK = false
-			if r := recs[i]; r != nil && r.inc.Load() == hb.Inc {
+			if inc := incs[i]; inc != nil && inc.Load() == hb.Inc {
 				pushes[n] = wheel.Push{Ticket: hb.Ticket, Deadline: dl}
 				from[n] = uint8(i)
 				n++

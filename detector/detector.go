@@ -105,8 +105,8 @@ func (d *Detector) record(t wheel.Ticket) *record {
 // false, nothing changed and the caller hands the heartbeat to the owner
 // goroutine's Heartbeat.
 func (d *Detector) HeartbeatFast(now wheel.Time, t wheel.Ticket, inc uint64) bool {
-	r := d.recs.get(t.Slot)
-	if r == nil || r.inc.Load() != inc {
+	cur := d.recs.inc(t.Slot)
+	if cur == nil || cur.Load() != inc {
 		return false
 	}
 	// The slot is pushable only while its worker is alive, not probing and
@@ -145,7 +145,7 @@ func (d *Detector) Join(now wheel.Time, id string, inc uint64) (wheel.Ticket, Ou
 		d.admit(now, t, r, inc)
 		return t, Accepted
 	case StatusDead:
-		if inc <= r.inc.Load() {
+		if inc <= d.recs.inc(t.Slot).Load() {
 			return t, RefusedStale
 		}
 		d.nDead--
@@ -160,7 +160,7 @@ func (d *Detector) admit(now wheel.Time, t wheel.Ticket, r *record, inc uint64) 
 	if r.status == StatusLeft {
 		d.nLeft--
 	}
-	r.inc.Store(inc)
+	d.recs.inc(t.Slot).Store(inc)
 	r.ext.Reset()
 	r.status, r.phase, r.cause = StatusAlive, phaseNone, CauseNone
 	d.addAlive(t, r)
@@ -226,7 +226,7 @@ func (d *Detector) beat(now wheel.Time, t wheel.Ticket, r *record, inc uint64, f
 	case StatusLeft:
 		return IgnoredLeft
 	}
-	cur := r.inc.Load()
+	cur := d.recs.inc(t.Slot).Load()
 	if inc < cur {
 		return IgnoredStale
 	}
@@ -235,7 +235,7 @@ func (d *Detector) beat(now wheel.Time, t wheel.Ticket, r *record, inc uint64, f
 			return IgnoredSuspect
 		}
 		d.nSuspect--
-		r.inc.Store(inc)
+		d.recs.inc(t.Slot).Store(inc)
 		d.revive(now, t, r)
 		d.emit(Event{Kind: EventRefuted, At: now, Worker: r.id, Ticket: t, Inc: inc})
 		d.evalBrake(now)
@@ -245,7 +245,7 @@ func (d *Detector) beat(now wheel.Time, t wheel.Ticket, r *record, inc uint64, f
 	// deadline, so the value read is the one we build on.
 	dl, _ := d.wheel.Seal(t)
 	if inc > cur {
-		r.inc.Store(inc)
+		d.recs.inc(t.Slot).Store(inc)
 	}
 	if r.phase != phaseNone {
 		// The deadline passed and a probe was under way: the worker
@@ -283,10 +283,10 @@ func (d *Detector) Leave(now wheel.Time, t wheel.Ticket, inc uint64) Outcome {
 	case StatusLeft:
 		return IgnoredLeft
 	}
-	if inc < r.inc.Load() {
+	if inc < d.recs.inc(t.Slot).Load() {
 		return IgnoredStale
 	}
-	r.inc.Store(inc)
+	d.recs.inc(t.Slot).Store(inc)
 	if r.status == StatusSuspect {
 		d.nSuspect--
 	} else {
@@ -311,19 +311,19 @@ func (d *Detector) Extend(now wheel.Time, t wheel.Ticket, inc uint64, req extens
 	deny := func(reason extension.Reason) extension.Decision {
 		st := d.statusOf(t, r)
 		dec := extension.Decision{Reason: reason, Deadline: time.Duration(st.Deadline), Remaining: st.Remaining}
-		d.emit(Event{Kind: EventDenied, At: now, Worker: r.id, Ticket: t, Inc: r.inc.Load(), Denial: reason, Remaining: dec.Remaining})
+		d.emit(Event{Kind: EventDenied, At: now, Worker: r.id, Ticket: t, Inc: d.recs.inc(t.Slot).Load(), Denial: reason, Remaining: dec.Remaining})
 		return dec
 	}
 	if r.status != StatusAlive {
 		return deny(extension.NotAlive)
 	}
-	cur := r.inc.Load()
+	cur := d.recs.inc(t.Slot).Load()
 	if inc < cur {
 		return deny(extension.StaleIncarnation)
 	}
 	dl, _ := d.wheel.Seal(t)
 	if inc > cur {
-		r.inc.Store(inc)
+		d.recs.inc(t.Slot).Store(inc)
 		r.ext.Reset()
 	}
 	probing := r.phase != phaseNone
@@ -335,11 +335,11 @@ func (d *Detector) Extend(now wheel.Time, t wheel.Ticket, inc uint64, req extens
 	if dec.Granted {
 		r.phase = phaseNone
 		d.wheel.Arm(t, wheel.Time(dec.Deadline), false)
-		d.emit(Event{Kind: EventExtended, At: now, Worker: r.id, Ticket: t, Inc: r.inc.Load(),
+		d.emit(Event{Kind: EventExtended, At: now, Worker: r.id, Ticket: t, Inc: d.recs.inc(t.Slot).Load(),
 			Grant: dec.Grant, Deadline: wheel.Time(dec.Deadline), Remaining: dec.Remaining, Warning: dec.Warning})
 		return dec
 	}
-	d.emit(Event{Kind: EventDenied, At: now, Worker: r.id, Ticket: t, Inc: r.inc.Load(), Denial: dec.Reason, Remaining: dec.Remaining})
+	d.emit(Event{Kind: EventDenied, At: now, Worker: r.id, Ticket: t, Inc: d.recs.inc(t.Slot).Load(), Denial: dec.Reason, Remaining: dec.Remaining})
 	if probing {
 		// Alive, but its deadline is gone and it was refused more time:
 		// nothing can keep it alive but a heartbeat, which it did not send.
@@ -383,7 +383,7 @@ func (d *Detector) StatusOf(t wheel.Ticket) WorkerStatus {
 }
 
 func (d *Detector) statusOf(t wheel.Ticket, r *record) WorkerStatus {
-	st := WorkerStatus{Status: r.status, Inc: r.inc.Load(), Remaining: d.policy.Remaining(r.ext), Ticket: t}
+	st := WorkerStatus{Status: r.status, Inc: d.recs.inc(t.Slot).Load(), Remaining: d.policy.Remaining(r.ext), Ticket: t}
 	switch r.status {
 	case StatusAlive:
 		st.Deadline, _ = d.wheel.Deadline(t)

@@ -108,7 +108,7 @@ func (d *Detector) probeTimeout() wheel.Time {
 // ping starts a probe round of the worker itself.
 func (d *Detector) ping(at wheel.Time, t wheel.Ticket, r *record, suspect bool) {
 	r.probeSeq++
-	d.send(Message{Kind: MsgPing, To: t, ProbeSeq: r.probeSeq, Suspect: suspect, Inc: r.inc.Load()})
+	d.send(Message{Kind: MsgPing, To: t, ProbeSeq: r.probeSeq, Suspect: suspect, Inc: d.recs.inc(t.Slot).Load()})
 }
 
 // askHelpers sends ping-reqs for t through up to Indirect other alive
@@ -131,7 +131,7 @@ func (d *Detector) askHelpers(at wheel.Time, t wheel.Ticket, r *record) bool {
 	r.probeSeq++
 	r.asked, r.nacks = uint8(k), 0
 	for _, h := range d.picked {
-		d.send(Message{Kind: MsgPingReq, To: h, Target: t, ProbeSeq: r.probeSeq, Inc: r.inc.Load()})
+		d.send(Message{Kind: MsgPingReq, To: h, Target: t, ProbeSeq: r.probeSeq, Inc: d.recs.inc(t.Slot).Load()})
 	}
 	return true
 }
@@ -155,7 +155,7 @@ func (d *Detector) suspect(at wheel.Time, t wheel.Ticket, r *record) {
 	d.nSuspect++
 	r.status, r.phase, r.cause = StatusSuspect, phaseSuspect, cause
 	r.since, r.confirmed = at, 0
-	d.emit(Event{Kind: EventSuspected, At: at, Worker: r.id, Ticket: t, Inc: r.inc.Load(), Cause: cause})
+	d.emit(Event{Kind: EventSuspected, At: at, Worker: r.id, Ticket: t, Inc: d.recs.inc(t.Slot).Load(), Cause: cause})
 	d.evalBrake(at)
 	if d.cfg.Probing {
 		d.ping(at, t, r, true)
@@ -182,7 +182,7 @@ func (d *Detector) evict(at wheel.Time, t wheel.Ticket, r *record) {
 	d.nSuspect--
 	d.nDead++
 	r.status, r.phase = StatusDead, phaseRetained
-	d.emit(Event{Kind: EventEvicted, At: at, Worker: r.id, Ticket: t, Inc: r.inc.Load(), Cause: r.cause})
+	d.emit(Event{Kind: EventEvicted, At: at, Worker: r.id, Ticket: t, Inc: d.recs.inc(t.Slot).Load(), Cause: r.cause})
 	d.wheel.Arm(t, at+wheel.Time(d.cfg.Retention), false)
 	d.evalBrake(at)
 }
@@ -198,6 +198,7 @@ func (d *Detector) forget(t wheel.Ticket, r *record) {
 	d.ids.Delete(r.id)
 	d.wheel.Free(t)
 	*r = record{}
+	d.recs.inc(t.Slot).Store(0)
 }
 
 // setLHM moves the local health multiplier within 0..MaxLHM.
