@@ -64,13 +64,13 @@ func (m *Manager) join(now wheel.Time, in *inbound) {
 	switch o {
 	case detector.Accepted, detector.IgnoredSuspect:
 		p := m.peers.make(t.Slot)
-		if p.gen != t.Gen || !p.known {
+		if p.gen.Load() != uint32(t.Gen) || !p.known {
 			// A new life of this slot: the previous owner's sequence
 			// numbers mean nothing to the new one. Its packets carry the
 			// old generation and are refused by the ticket check.
 			p.window.Reset()
 			p.window.Check(in.seq)
-			p.gen = t.Gen
+			p.gen.Store(uint32(t.Gen))
 		}
 		p.setAddr(in.from)
 		msg.Status = wire.JoinAccepted

@@ -76,7 +76,7 @@ func (m *Manager) ingest(rd *reader, now wheel.Time, pkt *transport.Message) {
 		// worker's join opens the window (the loop resets it).
 		id := unsafe.String(unsafe.SliceData(msg.WorkerID), len(msg.WorkerID))
 		if kt, ok := m.det.Lookup(id); ok {
-			if p := m.peers.get(kt.Slot); p != nil && p.gen == kt.Gen && !p.window.Check(msg.Seq) {
+			if p := m.peers.get(kt.Slot); p != nil && p.gen.Load() == uint32(kt.Gen) && !p.window.Check(msg.Seq) {
 				m.stats.bad[wire.FaultReplay].Add(1)
 				return
 			}

@@ -10,14 +10,17 @@ import (
 // peer is the network side of one worker slot: where the worker is and
 // which of its sequence numbers were seen.
 //
-// Concurrency: window is used by every reader goroutine (it is lock-free);
-// the other fields belong to the loop.
+// Concurrency: window and gen are used by every reader goroutine (both are
+// lock-free); the other fields belong to the loop.
 type peer struct {
 	window wire.ReplayWindow
-	ip     [16]byte // IPv4 as 4-in-6
-	port   uint16
-	gen    uint16 // the ticket generation the window and address belong to
-	known  bool
+	// gen is the ticket generation the window and address belong to. The
+	// loop stores it after resetting the window for a new owner, so a
+	// reader that loads the new gen also sees the reset window.
+	gen   atomic.Uint32
+	ip    [16]byte // IPv4 as 4-in-6
+	port  uint16
+	known bool
 }
 
 func (p *peer) setAddr(ap netip.AddrPort) {
