@@ -146,10 +146,7 @@ func (m *Manager) Next() (wheel.Time, bool) { return m.det.NextDeadline() }
 // replies are sent. Not safe for concurrent use with Run or Advance.
 func (m *Manager) Receive(now wheel.Time, pkts []transport.Message) {
 	rd := &m.loop
-	for i := range pkts {
-		m.ingest(rd, now, &pkts[i])
-	}
-	m.applyHeartbeats(rd, now)
+	m.ingest(rd, now, pkts)
 	if rd.cur != nil {
 		m.process(now, rd.cur.items)
 		rd.cur.items = rd.cur.items[:0]

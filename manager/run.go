@@ -83,11 +83,7 @@ func (m *Manager) read(ctx context.Context, c transport.PacketConn) error {
 			}
 			return err
 		}
-		now := m.Now()
-		for i := range msgs[:n] {
-			m.ingest(&rd, now, &msgs[i])
-		}
-		m.applyHeartbeats(&rd, now)
+		m.ingest(&rd, m.Now(), msgs[:n])
 		if len(rd.cur.items) == 0 {
 			continue
 		}
