@@ -84,6 +84,11 @@ func (m *Manager) read(ctx context.Context, c transport.PacketConn) error {
 			return err
 		}
 		m.ingest(&rd, m.Now(), msgs[:n])
+		if n < len(msgs)/2 && m.cfg.ReadLinger > 0 {
+			// A short read: let the kernel gather the next packets so that
+			// the next call takes a batch, not one or two.
+			time.Sleep(m.cfg.ReadLinger)
+		}
 		if len(rd.cur.items) == 0 {
 			continue
 		}
