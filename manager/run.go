@@ -75,8 +75,17 @@ func (m *Manager) read(ctx context.Context, c transport.PacketConn) error {
 	var rd reader
 	rd.init(m.cfg.Keyring)
 	msgs := make([]transport.Message, 64)
+	short := false
 	for {
+		if short && m.cfg.ReadLinger > 0 {
+			// The last read was short: let the kernel gather the next
+			// packets so that this call takes a batch, not one or two.
+			// (Waiting here, after the last batch went to the loop, delays
+			// no packet already read.)
+			time.Sleep(m.cfg.ReadLinger)
+		}
 		n, err := c.ReadBatch(msgs)
+		short = n < len(msgs)/2
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return nil
@@ -84,11 +93,6 @@ func (m *Manager) read(ctx context.Context, c transport.PacketConn) error {
 			return err
 		}
 		m.ingest(&rd, m.Now(), msgs[:n])
-		if n < len(msgs)/2 && m.cfg.ReadLinger > 0 {
-			// A short read: let the kernel gather the next packets so that
-			// the next call takes a batch, not one or two.
-			time.Sleep(m.cfg.ReadLinger)
-		}
 		if len(rd.cur.items) == 0 {
 			continue
 		}
