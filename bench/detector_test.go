@@ -118,8 +118,25 @@ func BenchmarkDetectorHeartbeat(b *testing.B) {
 			}
 		}
 	})
-	b.Run("impl=detector"+name, func(b *testing.B) {
+	b.Run("impl=batch"+name, func(b *testing.B) {
+		// The manager's path: the heartbeats of one received batch (64)
+		// go through HeartbeatFastBatch together.
+		var hbs [64]detector.FastHeartbeat
 		base := wheel.Time(b.N+1) * 1000 // later than every fast push above
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i += len(hbs) {
+			n := min(len(hbs), b.N-i)
+			for k := range n {
+				hbs[k] = detector.FastHeartbeat{Ticket: wheel.Ticket{Slot: uint32(order[(i+k)&(len(order)-1)]), Gen: 1}}
+			}
+			if d.HeartbeatFastBatch(base+wheel.Time(i+1)*1000, hbs[:n]) != n {
+				b.Fatal("fast path refused")
+			}
+		}
+	})
+	b.Run("impl=detector"+name, func(b *testing.B) {
+		base := wheel.Time(2*b.N+2) * 1000 // later than every push above
 		b.ReportAllocs()
 		b.ResetTimer()
 		for i := range b.N {
