@@ -63,30 +63,29 @@ func newRecords(capacity int) records {
 	return records{chunks: make([]atomic.Pointer[chunk], n)}
 }
 
-// get returns the record of slot, or nil when its chunk was never made.
-func (r *records) get(slot uint32) *record {
+// chunkOf returns the chunk holding slot, or nil when it was never made.
+func (r *records) chunkOf(slot uint32) *chunk {
 	ci := slot >> chunkBits
 	if int(ci) >= len(r.chunks) {
 		return nil
 	}
-	c := r.chunks[ci].Load()
-	if c == nil {
-		return nil
+	return r.chunks[ci].Load()
+}
+
+// get returns the record of slot, or nil when its chunk was never made.
+func (r *records) get(slot uint32) *record {
+	if c := r.chunkOf(slot); c != nil {
+		return &c.rec[slot&(1<<chunkBits-1)]
 	}
-	return &c.rec[slot&(1<<chunkBits-1)]
+	return nil
 }
 
 // inc returns the incarnation of slot, or nil when its chunk was never made.
 func (r *records) inc(slot uint32) *atomic.Uint64 {
-	ci := slot >> chunkBits
-	if int(ci) >= len(r.chunks) {
-		return nil
+	if c := r.chunkOf(slot); c != nil {
+		return &c.inc[slot&(1<<chunkBits-1)]
 	}
-	c := r.chunks[ci].Load()
-	if c == nil {
-		return nil
-	}
-	return &c.inc[slot&(1<<chunkBits-1)]
+	return nil
 }
 
 // make returns the record of slot, making its chunk if needed. Owner only.
