@@ -14,17 +14,21 @@
 // # Goroutines
 //
 // Run starts one reader goroutine per socket (several sockets share the
-// port through SO_REUSEPORT) and one loop goroutine. A reader decodes and
-// verifies each packet of a batch, checks the sender's replay window, and
-// applies a plain heartbeat on the spot through the detector's lock-free
-// HeartbeatFast: a ticket indexes the worker's slot, one atomic max-store
-// moves its deadline. Everything else (joins, acks, extension requests,
-// leaves, and heartbeats the fast path refuses) is copied into a reusable
-// batch and handed to the loop with one channel send per received batch.
-// The loop owns the detector: it applies those batches, calls Advance when
-// its one timer, armed at the wheel's next deadline, goes off, and sends
-// replies, pings and ping-reqs in batches. There is no timer per worker and
-// no scan of the fleet.
+// port through SO_REUSEPORT) and one loop goroutine. A reader takes each
+// recvmmsg batch in passes: it decodes and verifies every packet, checks
+// each sender's replay window (the windows sit in a dense 16-byte-a-worker
+// array, warmed before they are checked so that the cache misses of a batch
+// overlap), and applies all the plain heartbeats of the batch at once
+// through the detector's lock-free HeartbeatFastBatch: a ticket indexes the
+// worker's slot, one atomic max-store moves its deadline. Everything else
+// (joins, acks, extension requests, leaves, and heartbeats the fast path
+// refuses) is copied, in arrival order, into a reusable batch and handed to
+// the loop with one channel send per received batch. After a short read a
+// reader lingers (ReadLinger, 1ms) so that the kernel gathers the next
+// packets into one batch. The loop owns the detector: it applies those
+// batches, calls Advance when its one timer, armed at the wheel's next
+// deadline, goes off, and sends replies, pings and ping-reqs in batches.
+// There is no timer per worker and no scan of the fleet.
 //
 // Receive and Advance are the same core without goroutines: a caller that
 // owns the clock (a deterministic test on an in-memory network, a
