@@ -22,7 +22,7 @@ type Config struct {
 	SuspicionMin time.Duration // the window after Confirmations independent confirmations; default 2s
 	// Confirmations is Lifeguard's K: how many independent confirmations
 	// from peer managers shrink the window all the way to SuspicionMin.
-	// Default 3.
+	// Default 3, at most 32 (peer managers are numbered 0..31).
 	Confirmations int
 
 	// Probing turns on SWIM probing when a deadline passes (ping, then
@@ -121,12 +121,12 @@ func (c Config) Validate() error {
 		return bad("suspicion", "%v must be positive", c.Suspicion)
 	case c.SuspicionMin <= 0 || c.SuspicionMin > c.Suspicion:
 		return bad("suspicion-min", "%v must be in (0, suspicion=%v]", c.SuspicionMin, c.Suspicion)
-	case c.Confirmations < 1 || c.Confirmations > 64:
-		return bad("confirmations", "%d is outside 1..64", c.Confirmations)
+	case c.Confirmations < 1 || c.Confirmations > 32:
+		return bad("confirmations", "%d is outside 1..32", c.Confirmations)
 	case c.ProbeTimeout <= 0:
 		return bad("probe-timeout", "%v must be positive", c.ProbeTimeout)
-	case c.Indirect < 0 || c.Indirect > 16:
-		return bad("indirect", "%d is outside 0..16", c.Indirect)
+	case c.Indirect < 0 || c.Indirect > 15:
+		return bad("indirect", "%d is outside 0..15", c.Indirect)
 	case c.MaxLHM < 0 || c.MaxLHM > 64:
 		return bad("lhm", "max %d is outside 0..64", c.MaxLHM)
 	case c.LateTicks < 1:

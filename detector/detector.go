@@ -212,10 +212,10 @@ func (d *Detector) IndirectAck(now wheel.Time, target wheel.Ticket, inc uint64, 
 // round probeSeq. Nacks only tell the LHM that our own network works.
 func (d *Detector) Nack(now wheel.Time, target wheel.Ticket, probeSeq uint32) {
 	r := d.record(target)
-	if r == nil || r.phase != phaseIndirect || r.probeSeq != probeSeq || r.nacks >= r.asked {
+	if r == nil || r.phase != phaseIndirect || r.probeSeq != probeSeq || r.nacks() >= r.asked() {
 		return
 	}
-	r.nacks++
+	r.round++ // one more nack, below asked: no carry into the high nibble
 }
 
 // beat is the heartbeat rule for a known worker; fromAck marks a probe answer.
@@ -352,12 +352,12 @@ func (d *Detector) Extend(now wheel.Time, t wheel.Ticket, inc uint64, req extens
 	return dec
 }
 
-// Confirm records that peer manager number peer (0..63) independently
+// Confirm records that peer manager number peer (0..31) independently
 // suspects the worker too; Lifeguard shrinks its suspicion window.
 func (d *Detector) Confirm(now wheel.Time, t wheel.Ticket, peer int) {
 	defer d.flush()
 	r := d.record(t)
-	if r == nil || r.status != StatusSuspect || peer < 0 || peer > 63 || r.confirmed&(1<<peer) != 0 {
+	if r == nil || r.status != StatusSuspect || peer < 0 || peer > 31 || r.confirmed&(1<<peer) != 0 {
 		return
 	}
 	r.confirmed |= 1 << peer
@@ -434,7 +434,7 @@ func (d *Detector) evictAt(r *record) wheel.Time {
 	return r.since + wheel.Time(d.window(popcount(r.confirmed)))
 }
 
-func popcount(x uint64) int {
+func popcount(x uint32) int {
 	n := 0
 	for ; x != 0; x &= x - 1 {
 		n++

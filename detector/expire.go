@@ -76,7 +76,7 @@ func (d *Detector) expire(at wheel.Time, t wheel.Ticket, r *record) {
 				return
 			}
 		case phaseIndirect:
-			if r.nacks == 0 {
+			if r.nacks() == 0 {
 				// No helper answered either: the trouble is likely on
 				// our side. One missing nack proves little (in a mass
 				// failure the helper may be down itself), so it takes
@@ -129,7 +129,7 @@ func (d *Detector) askHelpers(at wheel.Time, t wheel.Ticket, r *record) bool {
 		d.picked = append(d.picked, s)
 	}
 	r.probeSeq++
-	r.asked, r.nacks = uint8(k), 0
+	r.round = uint8(k) << 4
 	for _, h := range d.picked {
 		d.send(Message{Kind: MsgPingReq, To: h, Target: t, ProbeSeq: r.probeSeq, Inc: d.recs.inc(t.Slot).Load()})
 	}

@@ -61,7 +61,7 @@ func TestConfirmIgnoredWhenNotSuspectOrBadPeer(t *testing.T) {
 	r.advance(30 * sec)
 	r.takeEvents()
 	r.d.Confirm(r.now, tk, -1)
-	r.d.Confirm(r.now, tk, 64)
+	r.d.Confirm(r.now, tk, 32)
 	r.d.Confirm(r.now, wheel.Ticket{Slot: 9, Gen: 1}, 0)
 	require.Equal(t, 40*sec, r.status("w1").Deadline, "a confirmation from before the suspicion does not count")
 	// More than K confirmations: the window stays at its floor.
@@ -151,10 +151,10 @@ func TestConfigValidateNamesTheField(t *testing.T) {
 		{"suspicion-min", func(c *Config) { c.SuspicionMin = 0 }},
 		{"suspicion-min", func(c *Config) { c.SuspicionMin = c.Suspicion + 1 }},
 		{"confirmations", func(c *Config) { c.Confirmations = 0 }},
-		{"confirmations", func(c *Config) { c.Confirmations = 65 }},
+		{"confirmations", func(c *Config) { c.Confirmations = 33 }},
 		{"probe-timeout", func(c *Config) { c.ProbeTimeout = 0 }},
 		{"indirect", func(c *Config) { c.Indirect = -1 }},
-		{"indirect", func(c *Config) { c.Indirect = 17 }},
+		{"indirect", func(c *Config) { c.Indirect = 16 }},
 		{"lhm", func(c *Config) { c.MaxLHM = -1 }},
 		{"late-ticks", func(c *Config) { c.LateTicks = 0 }},
 		{"brake", func(c *Config) { c.Brake = math.NaN() }},

@@ -30,15 +30,19 @@ type record struct {
 	id        string          // shares its bytes with the ids map key
 	ext       extension.State // extension cycle
 	since     wheel.Time      // suspect: when the suspicion began
-	confirmed uint64          // suspect: bit i set once peer manager i confirmed
+	confirmed uint32          // suspect: bit i set once peer manager i confirmed
 	probeSeq  uint32          // probe round, echoed by nacks
 	alivePos  uint32          // 1 + index in Detector.alive; 0 when not alive
 	status    Status
 	phase     phase
 	cause     Cause
-	asked     uint8 // helpers asked in the current ping-req round
-	nacks     uint8 // nacks received in the current ping-req round
+	// round is the current ping-req round's helpers asked (high nibble)
+	// and nacks received (low nibble); Indirect is at most 15.
+	round uint8
 }
+
+func (r *record) asked() uint8 { return r.round >> 4 }
+func (r *record) nacks() uint8 { return r.round & 0xf }
 
 const chunkBits = 12 // 4096 records a chunk
 

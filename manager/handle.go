@@ -68,8 +68,9 @@ func (m *Manager) join(now wheel.Time, in *inbound) {
 			// A new life of this slot: the previous owner's sequence
 			// numbers mean nothing to the new one. Its packets carry the
 			// old generation and are refused by the ticket check.
-			p.window.Reset()
-			p.window.Check(in.seq)
+			w := m.peers.window(t.Slot)
+			w.Reset()
+			w.Check(in.seq)
 			p.gen.Store(uint32(t.Gen))
 		}
 		p.setAddr(in.from)

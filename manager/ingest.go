@@ -180,7 +180,7 @@ func (m *Manager) ingestGroup(rd *reader, now wheel.Time, pkts []transport.Messa
 				p.keep = false
 			}
 		case checkJoin:
-			if pr := m.peers.get(p.ticket.Slot); pr != nil && pr.gen.Load() == uint32(p.ticket.Gen) && !pr.window.Check(p.seq) {
+			if pr := m.peers.get(p.ticket.Slot); pr != nil && pr.gen.Load() == uint32(p.ticket.Gen) && !m.peers.window(p.ticket.Slot).Check(p.seq) {
 				p.keep = false
 			}
 		}

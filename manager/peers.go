@@ -13,12 +13,11 @@ import (
 // Concurrency: window and gen are used by every reader goroutine (both are
 // lock-free); the other fields belong to the loop.
 type peer struct {
-	// window is the slot's entry in its chunk's dense window array, not a
-	// field here: a reader checks a window for every packet, in random
-	// order over the fleet, and 16 bytes a worker stay in cache (and in
-	// the TLB) where the whole peer does not. The pointer is set when the
-	// chunk is made, before the chunk is published.
-	window *wire.ReplayWindow
+	// The slot's replay window is not a field here but its entry in the
+	// chunk's dense window array (peers.window): a reader checks a window
+	// for every packet, in random order over the fleet, and 16 bytes a
+	// worker stay in cache (and in the TLB) where the whole peer does not.
+
 	// gen is the ticket generation the window and address belong to. The
 	// loop stores it after resetting the window for a new owner, so a
 	// reader that loads the new gen also sees the reset window.
@@ -90,11 +89,7 @@ func (ps *peers) make(slot uint32) *peer {
 	c := ps.chunks[ci].Load()
 	if c == nil {
 		c = new(peerChunk)
-		for i := range c.peer {
-			c.peer[i].window = &c.window[i]
-		}
-		// Store publishes the chunk with its window pointers set: a reader
-		// that loads the chunk pointer sees them.
+		// Store publishes a zeroed chunk: empty windows, generation 0.
 		ps.chunks[ci].Store(c)
 	}
 	return &c.peer[slot&(1<<peerChunkBits-1)]
