@@ -253,9 +253,12 @@ func (s *sock) tick(now time.Duration) {
 			s.joinNext++
 			s.joinsFirst++
 		}
-	} else if s.unjoined > 0 && now >= s.retryAt {
+	}
+	if s.unjoined > 0 && now >= s.retryAt {
+		// Also during the first pass: a worker whose welcome was lost
+		// would otherwise wait, silent and suspected, until the pass ends.
 		s.retryAt = now + joinRetry
-		for _, i := range s.members {
+		for _, i := range s.members[:s.joinNext] {
 			w := &f.workers[i]
 			if !w.joined && !w.stopped && now-w.joinAt >= joinRetry && !f.silent(w, pt, measuring) {
 				s.join(i, now)
@@ -283,6 +286,21 @@ func (s *sock) tick(now time.Duration) {
 			continue
 		}
 		s.heartbeat(w)
+	}
+
+	// Relays whose target never answered: nack after half a probe timeout.
+	for k, r := range s.relays {
+		if now < r.nackAt {
+			continue
+		}
+		delete(s.relays, k)
+		for range r.helpers {
+			m := s.start(wire.TypeNack, k.target)
+			m.ProbeSeq = k.probeSeq
+			if s.send(f.mgr) {
+				s.c.nacks++
+			}
+		}
 	}
 
 	if !measuring {
@@ -316,20 +334,6 @@ func (s *sock) tick(now time.Duration) {
 			if w.role == roleLong && now >= w.nextCheck {
 				w.nextCheck += f.plan.CheckIn
 				s.heartbeat(w)
-			}
-		}
-	}
-	// Relays whose target never answered: nack after half a probe timeout.
-	for k, r := range s.relays {
-		if now < r.nackAt {
-			continue
-		}
-		delete(s.relays, k)
-		for range r.helpers {
-			m := s.start(wire.TypeNack, k.target)
-			m.ProbeSeq = k.probeSeq
-			if s.send(f.mgr) {
-				s.c.nacks++
 			}
 		}
 	}
