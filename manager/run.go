@@ -74,7 +74,7 @@ func (m *Manager) Run(ctx context.Context) error {
 func (m *Manager) read(ctx context.Context, c transport.PacketConn) error {
 	var rd reader
 	rd.init(m.cfg.Keyring)
-	msgs := make([]transport.Message, 64)
+	msgs := make([]transport.Message, m.cfg.Transport.Batch)
 	short := false
 	for {
 		if short && m.cfg.ReadLinger > 0 {
@@ -130,11 +130,20 @@ func (m *Manager) runLoop(ctx context.Context) {
 			return
 		case b := <-m.inbox:
 			now := m.Now()
-			m.process(now, b.items)
-			b.items = b.items[:0]
-			select {
-			case m.free <- b:
-			default:
+			// Take every batch already waiting before sending anything,
+			// so that replies go out in one sendmmsg, not one each.
+			for more := true; more; {
+				m.process(now, b.items)
+				b.items = b.items[:0]
+				select {
+				case m.free <- b:
+				default:
+				}
+				select {
+				case b = <-m.inbox:
+				default:
+					more = false
+				}
 			}
 			if next, ok := m.det.NextDeadline(); ok && next <= now {
 				m.det.Advance(now)
