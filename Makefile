@@ -34,8 +34,11 @@ build-386:
 	GOARCH=386 $(GO) build $(PKGS)
 	GOARCH=386 $(GO) vet $(PKGS)
 
+# The long forms: model and property tests with millions of operations
+# (SWIMWHEEL_LONG=1), then every fuzz target for LONGFUZZ.
 fuzz:
-	@FUZZTIME=$(LONGFUZZ) GO=$(GO) LONG=1 sh scripts/fuzz.sh
+	SWIMWHEEL_LONG=1 $(GO) test -count=1 -timeout 60m $(PKGS)
+	@FUZZTIME=$(LONGFUZZ) GO=$(GO) sh scripts/fuzz.sh
 
 # Full benchmarks, in the format benchstat reads: make bench > new.txt
 bench:

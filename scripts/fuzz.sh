@@ -1,6 +1,5 @@
 #!/bin/sh
 # Runs every native fuzz target in the module for $FUZZTIME each.
-# LONG=1 also sets SWIMWHEEL_LONG=1 so that model tests run their long form.
 set -eu
 GO=${GO:-go}
 FUZZTIME=${FUZZTIME:-10s}
