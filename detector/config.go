@@ -64,13 +64,9 @@ type Config struct {
 	OnSend   func([]Message)
 }
 
-// Sentinel errors; Validate wraps them with the offending field.
-var (
-	ErrConfig       = errors.New("detector: invalid config")
-	ErrBadWorkerID  = errors.New("detector: worker id must be 1..64 bytes")
-	ErrFleetFull    = errors.New("detector: no free worker slot")
-	ErrUnknownInput = errors.New("detector: unknown worker or ticket")
-)
+// ErrConfig is wrapped by every Validate error, which names the field.
+// (Refusals of inputs are Outcomes and extension reasons, not errors.)
+var ErrConfig = errors.New("detector: invalid config")
 
 // MaxWorkerID is the longest worker ID, in bytes.
 const MaxWorkerID = 64

@@ -176,6 +176,12 @@ func (d *Detector) armSuspect(now wheel.Time, t wheel.Ticket, r *record) {
 // evict ends a suspect whose window passed, unless the brake holds it.
 func (d *Detector) evict(at wheel.Time, t wheel.Ticket, r *record) {
 	if retry, ok := d.mayEvict(at); !ok {
+		// Held by the brake: still suspect, so still probed (a live
+		// worker must be able to refute while it waits).
+		if d.cfg.Probing {
+			d.ping(at, t, r, true)
+			retry = min(retry, at+d.probeTimeout())
+		}
 		d.wheel.Arm(t, retry, false)
 		return
 	}

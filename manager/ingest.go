@@ -161,7 +161,7 @@ func (m *Manager) ingestGroup(rd *reader, now wheel.Time, pkts []transport.Messa
 	for i := range pend {
 		if pend[i].check == checkTicket {
 			if w := m.peers.window(pend[i].ticket.Slot); w != nil {
-				sum += w.Max()
+				sum += w.Max() + uint64(m.peers.get(pend[i].ticket.Slot).gen.Load())
 			}
 		}
 	}
@@ -176,7 +176,11 @@ func (m *Manager) ingestGroup(rd *reader, now wheel.Time, pkts []transport.Messa
 		p := &pend[i]
 		switch p.check {
 		case checkTicket:
-			if w := m.peers.window(p.ticket.Slot); w != nil && !w.Check(p.seq) {
+			// Only the slot's current owner moves its window: a ticket of
+			// an earlier life of the slot goes on unchecked, and the loop
+			// answers it "unknown" so that its sender joins again.
+			if pr := m.peers.get(p.ticket.Slot); pr != nil && pr.gen.Load() == uint32(p.ticket.Gen) &&
+				!m.peers.window(p.ticket.Slot).Check(p.seq) {
 				p.keep = false
 			}
 		case checkJoin:

@@ -322,3 +322,30 @@ func TestProbeAckKeepsWorkerAliveAndSilenceEvictsIt(t *testing.T) {
 	}
 	require.Greater(t, buddy, 10)
 }
+
+// A packet carrying an earlier life's ticket of a reused slot must not move
+// the new owner's replay window: its sender is told "unknown" instead.
+func TestStaleTicketDoesNotTouchNewOwnersWindow(t *testing.T) {
+	h := newHarness(t, func(c *detector.Config) { c.Retention = time.Second })
+	a := h.worker("a", "10.0.0.2:1000")
+	a.seq = wire.NewSequence(1 << 40) // a later process start: higher numbers
+	a.join()
+	h.run(45 * time.Second) // a: suspected at 30s, evicted at 40s, forgotten at 41s
+	require.Len(t, h.eventsOf(detector.EventEvicted, "a"), 1)
+	b := h.worker("b", "10.0.0.3:1000")
+	b.join()
+	require.Equal(t, a.ticket.Slot, b.ticket.Slot, "b reuses a's slot")
+	require.NotEqual(t, a.ticket.Gen, b.ticket.Gen)
+
+	a.recv()
+	a.heartbeat() // old ticket, sequence number far ahead of b's
+	h.run(46 * time.Second)
+	msgs := a.recv()
+	require.Len(t, msgs, 1)
+	require.Equal(t, wire.NoticeUnknown, msgs[0].State)
+
+	b.heartbeat()
+	h.run(47 * time.Second)
+	require.Zero(t, h.m.Stats().Replays(), "b's window was not moved by a")
+	require.Equal(t, wheel.Time(76*time.Second), h.m.Status("b").Deadline)
+}
