@@ -239,8 +239,9 @@ func (m *Manager) ingestGroup(rd *reader, now wheel.Time, pkts []transport.Messa
 	rd.pend, rd.slow, rd.hbs, rd.hbAt = pend[:0], slow[:0], hbs[:0], hbAt[:0]
 }
 
-// prefetchWindow starts bringing the replay window of a heartbeat's sender
-// into the cache before the packet is verified, so that the miss overlaps
+// prefetchWindow starts bringing the replay window of a heartbeat's sender,
+// and the generation it belongs to, into the cache before the packet is
+// verified, so that the misses overlap
 // with the AES of this and the next packets. The slot is read from the
 // unverified bytes: it decides nothing, a prefetch changes nothing, and a
 // forged slot costs one wasted line.
@@ -249,8 +250,11 @@ func (m *Manager) prefetchWindow(pkt *transport.Message) {
 	if len(b) < wire.HeaderSize+4 || wire.Type(b[1]) != wire.TypeHeartbeat {
 		return
 	}
-	if w := m.peers.window(binary.BigEndian.Uint32(b[wire.HeaderSize:])); w != nil {
-		prefetch(unsafe.Pointer(w))
+	slot := binary.BigEndian.Uint32(b[wire.HeaderSize:])
+	if c := m.peers.chunk(slot); c != nil {
+		i := slot & (1<<peerChunkBits - 1)
+		prefetch(unsafe.Pointer(&c.window[i]))
+		prefetch(unsafe.Pointer(&c.peer[i].gen)) // the owner check before the window's
 	}
 }
 
