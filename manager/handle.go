@@ -16,7 +16,6 @@ func (m *Manager) process(now wheel.Time, items []inbound) {
 	for i := range items {
 		m.handle(now, &items[i])
 	}
-	m.publish()
 }
 
 func (m *Manager) handle(now wheel.Time, in *inbound) {

@@ -168,6 +168,7 @@ func (m *Manager) Receive(now wheel.Time, pkts []transport.Message) {
 		m.process(now, rd.cur.items)
 		rd.cur.items = rd.cur.items[:0]
 	}
+	m.publish()
 	m.out.flush()
 }
 
