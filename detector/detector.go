@@ -174,6 +174,13 @@ func (d *Detector) Heartbeat(now wheel.Time, t wheel.Ticket, inc uint64) Outcome
 	if d.HeartbeatFast(now, t, inc) {
 		return Accepted
 	}
+	return d.HeartbeatSlow(now, t, inc)
+}
+
+// HeartbeatSlow is Heartbeat for a heartbeat the fast path already refused
+// (the manager's readers try HeartbeatFastBatch first): it applies the
+// owner's rules at once instead of trying the fast path a second time.
+func (d *Detector) HeartbeatSlow(now wheel.Time, t wheel.Ticket, inc uint64) Outcome {
 	defer d.flush()
 	r := d.record(t)
 	if r == nil || r.status == StatusUnknown {

@@ -117,7 +117,8 @@ type MessageKind uint8
 
 const (
 	// MsgPing asks To to answer with an ack. Suspect tells it that it is
-	// suspected at incarnation Inc (Lifeguard's buddy system).
+	// suspected (Lifeguard's buddy system), at incarnation Inc for an
+	// embedder whose wire carries it (swimwheel's wire ping does not).
 	MsgPing MessageKind = iota
 	// MsgPingReq asks To to ping Target on the detector's behalf and answer
 	// with an indirect ack or a nack.

@@ -34,7 +34,9 @@ func (d *Detector) judgeLateness(at wheel.Time) {
 }
 
 // fire handles one tick's expired slots. The wheel disarmed them all before
-// the call and holds no lock, so re-arming from here is allowed.
+// the call and holds no lock, so re-arming from here is allowed. A slot is
+// in a batch once, and an expiry arms only its own slot, so every slot of
+// the batch is still disarmed when its turn comes.
 func (d *Detector) fire(at wheel.Time, batch []wheel.Expired) {
 	if !d.judged {
 		d.judgeLateness(at)
@@ -49,9 +51,6 @@ func (d *Detector) fire(at wheel.Time, batch []wheel.Expired) {
 		r := d.record(e.Ticket)
 		if r == nil {
 			continue
-		}
-		if _, armed := d.wheel.Deadline(e.Ticket); armed {
-			continue // re-armed by an earlier expiry of this batch
 		}
 		d.expire(at, e.Ticket, r)
 	}

@@ -24,7 +24,7 @@ func (m *Manager) handle(now wheel.Time, in *inbound) {
 		m.join(now, in)
 	case wire.TypeHeartbeat:
 		m.stats.heartbeatsSlow.Add(1)
-		o := m.det.Heartbeat(now, in.ticket, in.inc)
+		o := m.det.HeartbeatSlow(now, in.ticket, in.inc) // the reader's fast path refused it
 		m.notice(in.from, in.ticket, o)
 	case wire.TypeAck:
 		o := m.det.Ack(now, in.ticket, in.inc)
@@ -136,8 +136,7 @@ func (m *Manager) onSend(msgs []detector.Message) {
 		case detector.MsgPing:
 			msg := m.out.msg(wire.TypePing, dm.To)
 			msg.ProbeSeq = dm.ProbeSeq
-			msg.Suspect = dm.Suspect
-			msg.Incarnation = dm.Inc
+			msg.Suspect = dm.Suspect // the wire ping carries no incarnation
 		case detector.MsgPingReq:
 			target := m.peers.get(dm.Target.Slot)
 			if target == nil || !target.known {

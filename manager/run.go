@@ -145,7 +145,10 @@ func (m *Manager) runLoop(ctx context.Context) {
 					more = false
 				}
 			}
-			if next, ok := m.det.NextDeadline(); ok && next <= now {
+			if now >= want {
+				// The timer is due too (want is the wheel's next deadline
+				// as of the last arm; whatever the batches armed is later
+				// than now): advance here rather than wait for the select.
 				m.det.Advance(now)
 			}
 		case <-timer.C:
