@@ -49,24 +49,31 @@ func (w *Wheel) PushLater(t Ticket, d Time) bool {
 func pushLater(wp *atomic.Uint64, gen uint16, d Time) bool {
 	us := uint64(toUs(d))
 	for {
-		old := wp.Load()
-		// The pushable bit is set only on an armed slot (disarming clears it),
-		// and only the current generation may push.
-		if generation(old) != gen || old&pushBit == 0 || old>>usShift == 0 {
-			return false
-		}
-		if old>>usShift >= us {
-			return true
-		}
-		// Advance disarms a due slot with a CAS on this same word: if it
-		// succeeded first, this CAS fails and the reload above sees the slot
-		// disarmed (false: the caller learns the deadline already fired); if
-		// this CAS succeeds first, Advance's CAS fails, it reloads and sees
-		// the later deadline.
-		if wp.CompareAndSwap(old, old&lowMask|us<<usShift) {
-			return true
+		if ok, done := pushOnce(wp, gen, us); done {
+			return ok
 		}
 	}
+}
+
+// pushOnce is one attempt of pushLater: done is false when its CAS lost a
+// race and the caller must try again. It is small enough to be inlined
+// into the loops of PushLater and PushLaterBatch.
+func pushOnce(wp *atomic.Uint64, gen uint16, us uint64) (ok, done bool) {
+	old := wp.Load()
+	// The pushable bit is set only on an armed slot (disarming clears it),
+	// and only the current generation may push.
+	if generation(old) != gen || old&pushBit == 0 || old>>usShift == 0 {
+		return false, true
+	}
+	if old>>usShift >= us {
+		return true, true
+	}
+	// Advance disarms a due slot with a CAS on this same word: if it
+	// succeeded first, this CAS fails and the retry's load sees the slot
+	// disarmed (false: the caller learns the deadline already fired); if
+	// this CAS succeeds first, Advance's CAS fails, it reloads and sees
+	// the later deadline.
+	return true, wp.CompareAndSwap(old, old&lowMask|us<<usShift)
 }
 
 // Push is one element of PushLaterBatch: push Ticket's deadline later to
@@ -79,8 +86,8 @@ type Push struct {
 }
 
 // pushGroup is how many slots PushLaterBatch touches before it pushes: 64
-// lines stay in the L1 cache until their CAS, and enough independent loads
-// are in flight to keep the memory system busy.
+// lines stay in the L1 cache until their CAS, and enough independent
+// misses are in flight to keep the memory system busy.
 const pushGroup = 64
 
 // PushLaterBatch is PushLater for every element of ps, in order: ps[i].OK is
@@ -92,48 +99,44 @@ const pushGroup = 64
 // It exists for the cache: at a million slots the word array is far larger
 // than the cache, and each PushLater waits for one miss, which the locked
 // CAS keeps from overlapping with the next push's. PushLaterBatch first
-// loads the word of every slot of a group of up to 64, independent loads
-// whose misses overlap, and only then runs the CAS loops, on lines now in
-// the cache.
+// prefetches the word of every slot of a group of up to 64 (PREFETCHW on
+// amd64, plain loads elsewhere), so that their misses overlap, and only
+// then runs the CAS loops, on lines now in the cache.
 func (w *Wheel) PushLaterBatch(ps []Push) int {
 	pushed := 0
 	var words [pushGroup]*atomic.Uint64
 	for len(ps) > 0 {
 		group := ps[:min(len(ps), pushGroup)]
 		ps = ps[len(group):]
-		// Warm-up loads. They are harmless: a load changes nothing, its
-		// value is dropped, and every decision below is made on the CAS
-		// loop's own load of the word, after all earlier pushes of the
-		// batch. A word that changes in between (a push of this batch to
-		// the same slot, another goroutine, Advance) is simply a line the
-		// CAS loop fetches again.
-		var sum uint64
+		// Prefetch every word of the group before the first CAS. This
+		// changes nothing: every decision below is made on the CAS loop's
+		// own load of the word, after all earlier pushes of the batch. A
+		// word that changes in between (a push of this batch to the same
+		// slot, another goroutine, Advance) is simply a line the CAS loop
+		// fetches again.
 		for i := range group {
-			if wp := w.word(group[i].Ticket.Slot); wp != nil {
-				words[i] = wp
-				sum += wp.Load()
-			} else {
-				words[i] = nil
-			}
+			words[i] = w.word(group[i].Ticket.Slot)
 		}
-		warm(sum)
+		prefetchWords(&words, len(group))
 		for i := range group {
 			p := &group[i]
-			p.OK = words[i] != nil && pushLater(words[i], p.Ticket.Gen, p.Deadline)
-			if p.OK {
+			wp := words[i]
+			if wp == nil {
+				p.OK = false
+				continue
+			}
+			// One attempt inline; only a CAS that lost a race pays the call.
+			ok, done := pushOnce(wp, p.Ticket.Gen, uint64(toUs(p.Deadline)))
+			if !done {
+				ok = pushLater(wp, p.Ticket.Gen, p.Deadline)
+			}
+			if p.OK = ok; ok {
 				pushed++
 			}
 		}
 	}
 	return pushed
 }
-
-// warm does nothing with its argument, in a call the compiler cannot see
-// into: loads that only warm the cache sum their values into it, so that
-// the compiler keeps them (it drops an atomic load whose value is unused).
-//
-//go:noinline
-func warm(uint64) {}
 
 // Cancel disarms the slot. It returns false if t is stale or the slot is not
 // armed.
