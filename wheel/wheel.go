@@ -96,12 +96,14 @@ type Expired struct {
 }
 
 const (
-	maxLevels   = 8 // 6 bits a level: 48 bits of ticks, enough for MaxTime at a 1 µs tick
-	levelBits   = 6
-	levelSize   = 1 << levelBits
-	maxChunkLog = 12 // 4096 slots (64 KiB) a chunk
-	nilSlot     = ^uint32(0)
-	headMark    = uint32(1) << 31 // link.prev of a bucket's first slot: headMark | bucket number
+	maxLevels = 8 // 6 bits a level: 48 bits of ticks, enough for MaxTime at a 1 µs tick
+	levelBits = 6
+	levelSize = 1 << levelBits
+	chunkLog  = 12 // 4096 slots (64 KiB) a chunk
+	chunkSize = 1 << chunkLog
+	chunkMask = chunkSize - 1
+	nilSlot   = ^uint32(0)
+	headMark  = uint32(1) << 31 // link.prev of a bucket's first slot: headMark | bucket number
 )
 
 // link is a slot's place in a doubly linked list: a bucket while the slot is
@@ -110,14 +112,30 @@ type link struct {
 	next, prev uint32
 }
 
-// chunk holds a fixed range of slots. Chunks are never freed or moved, so a
-// lock-free reader that found a chunk pointer can use it forever.
-type chunk struct {
-	words []atomic.Uint64 // packed deadline|pushable|gen, one per slot: see word.go
-	// links[i] is guarded by the slot's shard lock while the slot is allocated
-	// and by Wheel.allocMu while it is free; the word's generation tells which,
-	// and its atomic store/load orders the hand-over.
-	links []link
+// A chunk holds the slots [c*chunkSize, c*chunkSize+n), n = chunkSize but
+// for the last chunk of a wheel whose MaxSlots is not a multiple of it, in
+// one allocation of n words followed by n links and nothing else: no header,
+// so a slot costs exactly its 16 bytes, and reaching a slot's word takes one
+// load (the chunk's address in the table) and a constant mask. The table
+// holds the address of the chunk's first word; word and link compute the
+// others with unsafe.Add, always inside the allocation (they check the slot
+// against MaxSlots first, and n follows from MaxSlots). The allocation holds
+// no pointers, so the collector never scans it. Chunks are never freed or
+// moved, so a lock-free reader that found a chunk can use it forever.
+//
+// A word is the slot's packed deadline|pushable|gen (see word.go). A link is
+// guarded by the slot's shard lock while the slot is allocated and by
+// Wheel.allocMu while it is free; the word's generation tells which, and its
+// atomic store/load orders the hand-over.
+func newChunk(n uint32) *atomic.Uint64 {
+	// A link is as large and as aligned as a word, so one array of 2n
+	// words holds both halves.
+	return &make([]atomic.Uint64, 2*n)[0]
+}
+
+// chunkLen is n for the chunk holding slot s.
+func (w *Wheel) chunkLen(s uint32) uint32 {
+	return min(chunkSize, w.maxSlots-s&^chunkMask)
 }
 
 // shard owns the buckets of the slots whose index has the shard's number in
@@ -150,9 +168,7 @@ type Wheel struct {
 	levels    int
 	shardMask uint32
 	maxSlots  uint32
-	chunkLog  uint
-	chunkMask uint32
-	chunks    []atomic.Pointer[chunk] // fixed table sized from MaxSlots; entries set once, under allocMu
+	chunks    []atomic.Pointer[atomic.Uint64] // first word of each chunk; fixed table sized from MaxSlots; entries set once, under allocMu
 	shards    []shard
 	advancing atomic.Bool  // set while an Advance runs, to catch concurrent or reentrant calls
 	cur       atomic.Int64 // the tick the wheel has advanced to; stored only with every shard lock held, so one shard lock is enough to read a value that stays put
@@ -186,9 +202,7 @@ func New(cfg Config) (*Wheel, error) {
 	// tell any two of them apart, so that nothing is beyond the top level.
 	w.levels = (bits.Len64(uint64(w.capTick+1)) + levelBits - 1) / levelBits
 	w.levels = max(w.levels, 1)
-	w.chunkLog = uint(min(maxChunkLog, bits.Len32(w.maxSlots-1)))
-	w.chunkMask = 1<<w.chunkLog - 1
-	w.chunks = make([]atomic.Pointer[chunk], (uint64(w.maxSlots)+uint64(w.chunkMask))>>w.chunkLog)
+	w.chunks = make([]atomic.Pointer[atomic.Uint64], (uint64(w.maxSlots)+chunkMask)>>chunkLog)
 	w.shards = make([]shard, cfg.Shards)
 	for i := range w.shards {
 		for l := range w.shards[i].heads {
@@ -227,17 +241,21 @@ func (w *Wheel) word(s uint32) *atomic.Uint64 {
 	if s >= w.maxSlots {
 		return nil
 	}
-	// Acquire: the chunk was fully built before its pointer was stored.
-	c := w.chunks[s>>w.chunkLog].Load()
+	// Acquire: the chunk was fully built (zeroed) before its address was
+	// stored.
+	c := w.chunks[s>>chunkLog].Load()
 	if c == nil {
 		return nil
 	}
-	return &c.words[s&w.chunkMask]
+	// s < maxSlots, so s&chunkMask < chunkLen(s): inside the chunk's words.
+	return (*atomic.Uint64)(unsafe.Add(unsafe.Pointer(c), uintptr(s&chunkMask)*8))
 }
 
 // link returns the slot's links; the slot must exist.
 func (w *Wheel) link(s uint32) *link {
-	return &w.chunks[s>>w.chunkLog].Load().links[s&w.chunkMask]
+	c := w.chunks[s>>chunkLog].Load()
+	// The links follow the chunk's n words: inside the allocation too.
+	return (*link)(unsafe.Add(unsafe.Pointer(c), uintptr(w.chunkLen(s)+s&chunkMask)*8))
 }
 
 func (w *Wheel) shardOf(s uint32) *shard { return &w.shards[s&w.shardMask] }
@@ -257,13 +275,9 @@ func (w *Wheel) Alloc() (Ticket, error) {
 		}
 	case w.nextSlot < w.maxSlots:
 		s = w.nextSlot
-		if s&w.chunkMask == 0 {
-			n := min(int(w.chunkMask)+1, int(w.maxSlots-s))
-			// Release: readers that load this pointer see the zeroed arrays.
-			w.chunks[s>>w.chunkLog].Store(&chunk{
-				words: make([]atomic.Uint64, n),
-				links: make([]link, n),
-			})
+		if s&chunkMask == 0 {
+			// Release: readers that load this address see the zeroed chunk.
+			w.chunks[s>>chunkLog].Store(newChunk(w.chunkLen(s)))
 		}
 		w.nextSlot++
 	default:

@@ -13,13 +13,13 @@ import (
 )
 
 func TestFootprint(t *testing.T) {
-	var c chunk
 	perSlot := unsafe.Sizeof(atomic.Uint64{}) + unsafe.Sizeof(link{})
 	if perSlot != 16 {
 		t.Fatalf("per-slot footprint %d bytes, want 16", perSlot)
 	}
-	if s := unsafe.Sizeof(c.words[0]); s != 8 {
-		t.Fatalf("slot word %d bytes, want 8", s)
+	// A chunk is one array of words, its links in the second half.
+	if unsafe.Sizeof(link{}) != unsafe.Sizeof(atomic.Uint64{}) || unsafe.Alignof(link{}) > unsafe.Alignof(atomic.Uint64{}) {
+		t.Fatalf("link %d bytes aligned %d, want a word's", unsafe.Sizeof(link{}), unsafe.Alignof(link{}))
 	}
 	if s := unsafe.Sizeof(Ticket{}); s != 8 {
 		t.Fatalf("Ticket %d bytes, want 8", s)
