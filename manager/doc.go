@@ -24,7 +24,7 @@
 // (joins, acks, extension requests, leaves, and heartbeats the fast path
 // refuses) is copied, in arrival order, into a reusable batch and handed to
 // the loop with one channel send per received batch. After a short read a
-// reader lingers (ReadLinger, 2ms) so that the kernel gathers the next
+// reader lingers (ReadLinger, 5ms) so that the kernel gathers the next
 // packets into one batch. The loop owns the detector: it applies those
 // batches, calls Advance when its one timer, armed at the wheel's next
 // deadline, goes off, and sends replies, pings and ping-reqs in batches.

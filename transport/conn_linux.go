@@ -19,10 +19,11 @@ import (
 const reusePortSupported = true
 
 // Conn is one UDP socket read with recvmmsg and written with sendmmsg. The
-// socket is blocking and stays outside the Go netpoller: ReadBatch parks its
-// goroutine (and an OS thread) in recvmmsg with MSG_WAITFORONE, which returns
-// as soon as one datagram is there and takes every other one already queued,
-// up to the batch size. Close shuts the socket down, which wakes that reader.
+// socket is blocking and stays outside the Go netpoller: ReadBatch takes
+// every datagram already queued, up to the batch size, in one non-blocking
+// raw syscall, and only when there is none parks its goroutine (and an OS
+// thread) in recvmmsg with MSG_WAITFORONE, which returns as soon as one
+// datagram is there. Close shuts the socket down, which wakes that reader.
 //
 // ReadBatch and WriteBatch may run at the same time; calls of the same method
 // are serialised by a per-direction lock.
@@ -215,18 +216,42 @@ func (c *Conn) prebuild() {
 	}
 }
 
-// recv runs recvmmsg on the fd the RawConn lends. It always reports done:
-// the socket is blocking, so there is nothing to poll for.
+// recv runs recvmmsg on the fd the RawConn lends, and always reports done:
+// the socket is blocking and outside the netpoller, so there is nothing to
+// poll for.
+//
+// It first tries without blocking (MSG_DONTWAIT) in a raw syscall, which
+// the runtime does not see: a call that cannot sleep does not need the
+// scheduler's help, and a busy socket, read after the manager's linger,
+// always has datagrams queued. A scheduled syscall would cost more there:
+// sysmon takes the P of any syscall longer than 20µs, which a recvmmsg of a
+// full batch is, and each hand-off is a thread wake-up that also keeps
+// sysmon polling every 20µs. The price is that the P stays busy for the
+// call, about a millisecond for a full batch of 1024.
+//
+// Only when the queue is empty does it sleep, in a scheduled recvmmsg with
+// MSG_WAITFORONE that returns once a datagram is there (or Close shuts the
+// socket down).
 func (c *Conn) recv(fd uintptr) bool {
-	r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd,
-		uintptr(unsafe.Pointer(&c.rhdrs[0])), uintptr(c.rvlen), unix.MSG_WAITFORONE, 0, 0)
+	r, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd,
+		uintptr(unsafe.Pointer(&c.rhdrs[0])), uintptr(c.rvlen), unix.MSG_DONTWAIT, 0, 0)
+	if e == unix.EAGAIN {
+		r, _, e = unix.Syscall6(unix.SYS_RECVMMSG, fd,
+			uintptr(unsafe.Pointer(&c.rhdrs[0])), uintptr(c.rvlen), unix.MSG_WAITFORONE, 0, 0)
+	}
 	c.rgot, c.rerr = int(r), e
 	return true
 }
 
+// send runs sendmmsg like recv runs recvmmsg: raw and without blocking
+// first, and only if the send buffer is full, scheduled and blocking.
 func (c *Conn) send(fd uintptr) bool {
-	r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd,
-		uintptr(unsafe.Pointer(&c.whdrs[c.wfrom])), uintptr(c.wvlen), 0, 0, 0)
+	r, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd,
+		uintptr(unsafe.Pointer(&c.whdrs[c.wfrom])), uintptr(c.wvlen), unix.MSG_DONTWAIT, 0, 0)
+	if e == unix.EAGAIN {
+		r, _, e = unix.Syscall6(unix.SYS_SENDMMSG, fd,
+			uintptr(unsafe.Pointer(&c.whdrs[c.wfrom])), uintptr(c.wvlen), 0, 0, 0)
+	}
 	c.wgot, c.werr = int(r), e
 	return true
 }
