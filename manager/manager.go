@@ -53,6 +53,10 @@ type Config struct {
 	OnEvents func([]detector.Event)
 }
 
+// managerBufSize is the manager's default receive buffer per datagram: the
+// largest valid message rounded up to a power of two.
+const managerBufSize = 256
+
 // ErrConfig is wrapped by every configuration error.
 var ErrConfig = errors.New("manager: invalid config")
 
@@ -72,6 +76,13 @@ func (c *Config) validate() error {
 		// Larger than the transport's own default: with the linger, one
 		// recvmmsg then takes a few milliseconds of a busy socket's packets.
 		c.Transport.Batch = 1024
+	}
+	if c.Transport.BufSize == 0 {
+		// Every valid message fits (wire.MaxMessageSize); a longer datagram
+		// is dropped and counted as truncated. Smaller than the transport's
+		// own default (2048), so that 1024-packet reads take 256 KiB of
+		// buffers a socket, not 2 MiB.
+		c.Transport.BufSize = managerBufSize
 	}
 	if c.HeartbeatInterval == 0 {
 		c.HeartbeatInterval = c.Detector.Base / 5

@@ -349,3 +349,7 @@ func TestStaleTicketDoesNotTouchNewOwnersWindow(t *testing.T) {
 	require.Zero(t, h.m.Stats().Replays(), "b's window was not moved by a")
 	require.Equal(t, wheel.Time(76*time.Second), h.m.Status("b").Deadline)
 }
+
+func TestBufSizeHoldsEveryMessage(t *testing.T) {
+	require.GreaterOrEqual(t, managerBufSize, wire.MaxMessageSize)
+}
