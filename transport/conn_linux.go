@@ -227,7 +227,7 @@ func (c *Conn) prebuild() {
 // sysmon takes the P of any syscall longer than 20µs, which a recvmmsg of a
 // full batch is, and each hand-off is a thread wake-up that also keeps
 // sysmon polling every 20µs. The price is that the P stays busy for the
-// call, about a millisecond for a full batch of 1024.
+// call, about a millisecond for a full batch of 1024 (the largest).
 //
 // Only when the queue is empty does it sleep, in a scheduled recvmmsg with
 // MSG_WAITFORONE that returns once a datagram is there (or Close shuts the
