@@ -100,3 +100,28 @@ func TestEventLineRoundTrip(t *testing.T) {
 	require.Equal(t, -1, workerIndex("w"))
 	require.Equal(t, 42, workerIndex(workerID(42)))
 }
+
+func TestStuckVerdict(t *testing.T) {
+	type testCase struct {
+		name     string
+		evicted  int
+		maxAfter time.Duration
+		elapsed  time.Duration
+		want     string
+	}
+	const bound = 64050 * time.Millisecond
+	for _, tc := range []testCase{
+		{name: "all evicted in time", evicted: 10, maxAfter: 63 * time.Second, elapsed: 90 * time.Second, want: "ok"},
+		{name: "one evicted late", evicted: 10, maxAfter: 65 * time.Second, elapsed: 90 * time.Second, want: "FAIL"},
+		{name: "alive past the bound", evicted: 9, maxAfter: 63 * time.Second, elapsed: 90 * time.Second, want: "FAIL"},
+		{name: "run ended before the bound", evicted: 0, elapsed: 60 * time.Second,
+			want: "not due: the run ended 50000 ms after they got stuck; run with -duration 1m18s or more"},
+		{name: "late even in a short run", evicted: 3, maxAfter: 65 * time.Second, elapsed: 60 * time.Second, want: "FAIL"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &Report{Elapsed: tc.elapsed, Plan: Plan{LongFrom: 10 * time.Second},
+				Stuck: FaultResult{Workers: 10, Evicted: tc.evicted, After: Percentiles{Max: tc.maxAfter}, Bound: bound}}
+			require.Equal(t, tc.want, stuckVerdict(r))
+		})
+	}
+}

@@ -245,6 +245,21 @@ func ok(good bool) string {
 	return "FAIL"
 }
 
+// stuckVerdict judges the stuck workers' evictions. A run that ended before
+// their bound had passed cannot fail them for being alive still: it says so,
+// and how long a run would have to be (stuck from a sixth of the run).
+func stuckVerdict(r *Report) string {
+	s := &r.Stuck
+	late := s.After.Max > s.Bound
+	if s.Evicted < s.Workers && !late {
+		if left := r.Elapsed - r.Plan.LongFrom; left < s.Bound {
+			need := (s.Bound*6/5 + time.Second).Round(time.Second)
+			return fmt.Sprintf("not due: the run ended %s after they got stuck; run with -duration %v or more", ms(left), need)
+		}
+	}
+	return ok(s.Evicted == s.Workers && !late)
+}
+
 // WriteText writes the report a person reads in ten seconds.
 func (r *Report) WriteText(w io.Writer) {
 	c := &r.Config
@@ -300,7 +315,7 @@ func (r *Report) WriteText(w io.Writer) {
 	if c.Target == "" {
 		s := &r.Stuck
 		fmt.Fprintf(w, "stuck workers  %d of %d evicted, %s after getting stuck [%s, bound %s]\n", s.Evicted, s.Workers,
-			pline(s.After), ok(s.Evicted == s.Workers && s.After.Max <= s.Bound), ms(s.Bound))
+			pline(s.After), stuckVerdict(r), ms(s.Bound))
 		if r.Partition.Workers > 0 {
 			fmt.Fprintf(w, "partition      %d workers cut off for %v at %v: %d evicted\n", r.Partition.Workers, r.Plan.PartitionFor, r.Plan.PartitionAt, r.Partition.Evicted)
 		}
