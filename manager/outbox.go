@@ -55,8 +55,13 @@ func (o *outbox) flush() {
 	if len(o.batch) == 0 {
 		return
 	}
+	// Counted before the write, so that a peer that has a reply also finds
+	// it counted; what the write did not send is taken back.
+	o.stats.packetsOut.Add(uint64(len(o.batch)))
 	n, err := o.conn.WriteBatch(o.batch)
-	o.stats.packetsOut.Add(uint64(n))
+	if unsent := uint64(len(o.batch) - n); unsent > 0 {
+		o.stats.packetsOut.Add(-unsent)
+	}
 	if err != nil {
 		o.stats.sendErrors.Add(uint64(len(o.batch) - n))
 	}

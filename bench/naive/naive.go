@@ -244,11 +244,13 @@ func (m *Manager) send(codec *wire.Codec, out []byte, msg *wire.Message, to neti
 		m.stats.sendErrors.Add(1)
 		return
 	}
-	if _, err := m.conn.WriteToUDPAddrPort(out[:n], to); err != nil {
-		m.stats.sendErrors.Add(1)
-		return
-	}
+	// Counted before the write, so that a peer that has the reply also
+	// finds it counted; taken back if the write fails.
 	m.stats.packetsOut.Add(1)
+	if _, err := m.conn.WriteToUDPAddrPort(out[:n], to); err != nil {
+		m.stats.packetsOut.Add(^uint64(0))
+		m.stats.sendErrors.Add(1)
+	}
 }
 
 // shutdown stops every timer; timers already firing see closed and return.
