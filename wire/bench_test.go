@@ -98,6 +98,24 @@ func BenchmarkDecodeVerifyHeartbeat(b *testing.B) {
 			}
 		}
 	})
+	b.Run("aes256-cmac-batch64", func(b *testing.B) {
+		// One op is one heartbeat of a 64-packet DecodeBatch (what the
+		// manager's reader runs), beside one Decode a packet above.
+		pkts := make([][]byte, 64)
+		for i := range pkts {
+			pkts[i] = pkt
+		}
+		ms := make([]Message, len(pkts))
+		errs := make([]error, len(pkts))
+		b.ReportAllocs()
+		b.SetBytes(int64(len(pkt)))
+		for i := 0; i < b.N; i += len(pkts) {
+			c.DecodeBatch(pkts, ms, errs)
+			if errs[0] != nil {
+				b.Fatal(errs[0])
+			}
+		}
+	})
 	b.Run("aes128-cmac", func(b *testing.B) {
 		r, err := NewKeyring(1, testKey()[:16])
 		if err != nil {

@@ -247,40 +247,135 @@ func (m *Message) putBody(b []byte) {
 // check the sequence number: after Decode succeeds, pass m.Seq to the
 // sender's ReplayWindow. It allocates nothing.
 func (c *Codec) Decode(pkt []byte, m *Message) error {
+	key, err := c.parse(pkt, m)
+	if err != nil {
+		return err
+	}
+	end := len(pkt) - TagSize
+	if subtle.ConstantTimeCompare(key.sum(&c.scratch, pkt[:end]), pkt[end:]) != 1 {
+		return fault(FaultTag, pkt[offsetTypeByte])
+	}
+	verified(pkt, m)
+	return nil
+}
+
+// parse is Decode up to the tag: every check but the tag's, and the body
+// into m. It returns the key that must verify the tag.
+func (c *Codec) parse(pkt []byte, m *Message) (*cmacKey, error) {
 	if len(pkt) >= 1 && pkt[0] != Version {
-		return fault(FaultVersion, pkt[0])
+		return nil, fault(FaultVersion, pkt[0])
 	}
 	if len(pkt) < 2 {
-		return fault(FaultTruncated, 0)
+		return nil, fault(FaultTruncated, 0)
 	}
 	t := Type(pkt[offsetTypeByte])
 	if !t.Valid() {
-		return fault(FaultType, uint8(t))
+		return nil, fault(FaultType, uint8(t))
 	}
 	if len(pkt) < minPacketSize {
-		return fault(FaultTruncated, uint8(t))
+		return nil, fault(FaultTruncated, uint8(t))
 	}
 	flags := pkt[offsetFlags]
 	if flags&^allowedFlags[t] != 0 {
-		return fault(FaultFlags, uint8(t))
+		return nil, fault(FaultFlags, uint8(t))
 	}
 	id := pkt[offsetKeyID]
 	key := c.ring.set.Load().keys[id]
 	if key == nil {
-		return fault(FaultKeyID, id)
+		return nil, fault(FaultKeyID, id)
 	}
 	*m = Message{}
-	end := len(pkt) - TagSize
-	if err := m.parseBody(t, flags, pkt[HeaderSize:end]); err != nil {
-		return err
+	if err := m.parseBody(t, flags, pkt[HeaderSize:len(pkt)-TagSize]); err != nil {
+		return nil, err
 	}
-	if subtle.ConstantTimeCompare(key.sum(&c.scratch, pkt[:end]), pkt[end:]) != 1 {
-		return fault(FaultTag, uint8(t))
-	}
-	m.Type = t
-	m.KeyID = id
+	return key, nil
+}
+
+// verified completes m once pkt's tag verified: only then do the header's
+// type, key ID and sequence number count.
+func verified(pkt []byte, m *Message) {
+	m.Type = Type(pkt[offsetTypeByte])
+	m.KeyID = pkt[offsetKeyID]
 	m.Seq = binary.BigEndian.Uint64(pkt[offsetSeq:])
-	return nil
+}
+
+// DecodeBatch is Decode for every packet of pkts: it sets ms[i] and errs[i]
+// (nil on success) to what Decode(pkts[i], &ms[i]) would give, in the same
+// order of checks. ms and errs must be at least as long as pkts. It exists
+// for speed: on a CPU with AES-NI it verifies the tags of up to four
+// consecutive packets of the same key and shape (a run of heartbeats)
+// at once, their AES chains interleaved, which costs about what one
+// packet's chain costs alone. It allocates nothing.
+func (c *Codec) DecodeBatch(pkts [][]byte, ms []Message, errs []error) {
+	ms, errs = ms[:len(pkts)], errs[:len(pkts)]
+	for len(pkts) > 0 {
+		k := min(len(pkts), batchChunk)
+		c.decodeChunk(pkts[:k], ms[:k], errs[:k])
+		pkts, ms, errs = pkts[k:], ms[k:], errs[k:]
+	}
+}
+
+// batchChunk is how many packets decodeChunk takes: its tags live on the
+// stack.
+const batchChunk = 64
+
+// decodeChunk is DecodeBatch for at most batchChunk packets, in two passes:
+// parse every packet and start the CMACs of each run of four alike, then
+// compare the tags. Comparing in a pass of its own lets the CPU run a
+// group's AES chain while it parses the next packets, instead of waiting
+// for the tag right after starting it.
+func (c *Codec) decodeChunk(pkts [][]byte, ms []Message, errs []error) {
+	var tags [batchChunk][aes.BlockSize]byte
+	var laned [batchChunk]bool // tags[i] is pkts[i]'s CMAC, to compare
+	var sink [aes.BlockSize]byte
+	var group [lanes]*[aes.BlockSize]byte
+	var msgs [lanes][]byte
+	var gkey *cmacKey
+	gblocks, gfull := 0, false
+	n := 0
+	flush := func() {
+		if n == 0 {
+			return
+		}
+		for l := n; l < lanes; l++ {
+			group[l] = &sink
+		}
+		gkey.sumLanes(&msgs, n, &group)
+		n = 0
+	}
+	for i, pkt := range pkts {
+		key, err := c.parse(pkt, &ms[i])
+		errs[i] = err
+		if err != nil {
+			continue
+		}
+		if key.rk == nil {
+			// No AES-NI: one packet at a time, as Decode.
+			copy(tags[i][:], key.sum(&c.scratch, pkt[:len(pkt)-TagSize]))
+			laned[i] = true
+			continue
+		}
+		if nb, full := shape(len(pkt) - TagSize); key != gkey || nb != gblocks || full != gfull {
+			flush()
+			gkey, gblocks, gfull = key, nb, full
+		}
+		group[n], msgs[n] = &tags[i], pkt[:len(pkt)-TagSize]
+		laned[i] = true
+		if n++; n == lanes {
+			flush()
+		}
+	}
+	flush()
+	for i, pkt := range pkts {
+		if !laned[i] {
+			continue
+		}
+		if subtle.ConstantTimeCompare(tags[i][:], pkt[len(pkt)-TagSize:]) != 1 {
+			errs[i] = fault(FaultTag, pkt[offsetTypeByte])
+			continue
+		}
+		verified(pkt, &ms[i])
+	}
 }
 
 // exact checks that body is exactly n bytes long.

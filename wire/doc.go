@@ -119,6 +119,24 @@
 // through cache timing to a local attacker. Run managers on hardware with AES
 // instructions (every server CPU of the last decade has them).
 //
+// A CMAC is one chain of AES encryptions, each waiting for the one before:
+// a heartbeat's two AES-256 blocks spend their time in the instruction's
+// latency, with the AES unit mostly idle. Codec.DecodeBatch, which the
+// manager's readers call, fills it: on amd64 with AES-NI it runs the CMACs
+// of four consecutive packets of the same key and shape (block count, last
+// block full or not) in one assembly routine, their rounds interleaved and
+// each lane's state kept in a register, and compares the tags in a pass of
+// their own so that the CPU runs one group's chains while it parses the
+// next packets. That routine needs the expanded key, which crypto/aes does
+// not expose, so the key expansion of FIPS-197 is done here too (checked
+// against FIPS-197's example and, through the tags, against crypto/aes for
+// random keys of every length). Every tag DecodeBatch computes is tested
+// equal to Decode's (TestSumLanesMatchesSum, TestDecodeBatchMatchesDecode,
+// and FuzzDecode). A heartbeat's decode and verify took 37-49 ns that way
+// against 63-71 ns one packet at a time (BenchmarkDecodeVerifyHeartbeat).
+// Elsewhere, and without AES-NI, DecodeBatch verifies one packet at a time
+// through crypto/aes.
+//
 // # Keyring and concurrency
 //
 // A Keyring is safe for concurrent use: its key set is immutable and

@@ -36,9 +36,27 @@ func FuzzDecode(f *testing.F) {
 	}
 	f.Add([]byte{})
 	f.Add([]byte{Version, byte(TypeHeartbeat)})
+	hb := Message{Type: TypeHeartbeat, Ticket: Ticket{Slot: 7, Gen: 1}, Incarnation: 2, Seq: testSeq}
+	genuine := encode(f, c, &hb)
 	f.Fuzz(func(t *testing.T, pkt []byte) {
 		var m Message
 		err := c.Decode(pkt, &m)
+		// DecodeBatch gives every packet what Decode gives it, in any lane
+		// of its interleaved CMACs.
+		batch := [][]byte{pkt, genuine, pkt, pkt, pkt, genuine}
+		var ms [6]Message
+		var errs [6]error
+		c.DecodeBatch(batch, ms[:], errs[:])
+		for i, p := range batch {
+			var want Message
+			wantErr := c.Decode(p, &want)
+			if (wantErr == nil) != (errs[i] == nil) || (wantErr != nil && wantErr.Error() != errs[i].Error()) {
+				t.Fatalf("DecodeBatch packet %d: error %v, Decode: %v", i, errs[i], wantErr)
+			}
+			if wantErr == nil && !equalMessage(&want, &ms[i]) {
+				t.Fatalf("DecodeBatch packet %d: %s, Decode: %s", i, formatMessage(&ms[i]), formatMessage(&want))
+			}
+		}
 		if err != nil {
 			if FaultOf(err) == NumFaults || err.Error() == "" {
 				t.Fatalf("foreign or empty error %v", err)
