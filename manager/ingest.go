@@ -63,7 +63,9 @@ type pending struct {
 // batch being filled for the loop, and the scratch of ingest's passes.
 type reader struct {
 	codec *wire.Codec
-	msg   wire.Message
+	raws  [ingestGroup][]byte       // the packets of a group, for DecodeBatch
+	msgs  [ingestGroup]wire.Message // and what it decoded of them
+	errs  [ingestGroup]error
 	cur   *batch
 	pend  []pending                // the verified packets of a group, in arrival order
 	slow  []inbound                // their inbound structs, those that are not heartbeats
@@ -98,8 +100,9 @@ func (m *Manager) ingest(rd *reader, now wheel.Time, pkts []transport.Message) {
 // per-worker words (replay window, incarnation, wheel slot) in three
 // arrays far larger than the cache, in random order.
 //
-//  1. Decode and verify every packet; keep what the later passes need in
-//     rd.pend (and, for the rare packets that are not heartbeats, their
+//  1. Decode and verify every packet, in one DecodeBatch (which verifies
+//     the tags of four heartbeats at once); keep what the later passes need
+//     in rd.pend (and, for the rare packets that are not heartbeats, their
 //     inbound struct in rd.slow).
 //  2. Warm the replay windows of the group: independent loads whose misses
 //     overlap.
@@ -114,11 +117,14 @@ func (m *Manager) ingest(rd *reader, now wheel.Time, pkts []transport.Message) {
 func (m *Manager) ingestGroup(rd *reader, now wheel.Time, pkts []transport.Message) {
 	m.stats.packetsIn.Add(uint64(len(pkts)))
 	pend, slow := rd.pend[:0], rd.slow[:0]
-	msg := &rd.msg
 	for i := range pkts {
-		pkt := &pkts[i]
-		m.prefetchWindow(pkt)
-		if err := rd.codec.Decode(pkt.Data[:pkt.N], msg); err != nil {
+		m.prefetchWindow(&pkts[i])
+		rd.raws[i] = pkts[i].Data[:pkts[i].N]
+	}
+	rd.codec.DecodeBatch(rd.raws[:len(pkts)], rd.msgs[:], rd.errs[:])
+	for i := range pkts {
+		pkt, msg := &pkts[i], &rd.msgs[i]
+		if err := rd.errs[i]; err != nil {
 			m.stats.bad[wire.FaultOf(err)].Add(1)
 			continue
 		}
