@@ -56,12 +56,11 @@ func (o *outbox) flush() {
 		return
 	}
 	// Counted before the write, so that a peer that has a reply also finds
-	// it counted; what the write did not send is taken back.
+	// it counted, and never taken back (a counter only grows): PacketsOut
+	// counts packets handed to the socket, and those it then refused are
+	// counted in SendErrors too.
 	o.stats.packetsOut.Add(uint64(len(o.batch)))
 	n, err := o.conn.WriteBatch(o.batch)
-	if unsent := uint64(len(o.batch) - n); unsent > 0 {
-		o.stats.packetsOut.Add(-unsent)
-	}
 	if err != nil {
 		o.stats.sendErrors.Add(uint64(len(o.batch) - n))
 	}

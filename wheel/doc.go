@@ -5,9 +5,9 @@
 // flag, generation) and 8 bytes of bucket links: 16 bytes per slot, buckets
 // included (bucket heads are fixed per-shard arrays). Slots are allocated in
 // chunks of 4096 on demand, up to Config.MaxSlots; chunks are never freed. A
-// chunk is one 64 KiB allocation of two fixed arrays, with no header, so a
-// fleet of armed slots costs exactly 16 bytes a slot; the price is that even
-// a wheel with a handful of slots holds one whole chunk (64 KiB).
+// chunk is one allocation of its words followed by its links, with no
+// header, and the last chunk is sized exactly to MaxSlots, so a fleet of
+// armed slots costs exactly 16 bytes a slot.
 //
 // # Time and resolution
 //

@@ -6,9 +6,9 @@ import (
 	"golang.org/x/sys/cpu"
 )
 
-// haveLanes reports whether cmacLanes may run: it needs AES-NI (and SSE2,
-// which every amd64 CPU has).
-var haveLanes = cpu.X86.HasAES
+// haveLanes reports whether cmacLanes may run: it needs AES-NI and SSE4.1
+// (PINSRQ). Some virtual CPUs report the first without the second.
+var haveLanes = cpu.X86.HasAES && cpu.X86.HasSSE41
 
 // cmacLanes runs the CMAC chains of four lanes with k: lane l's nblocks
 // (1..laneBlocks) blocks are in bufs[l] as little-endian words, its last

@@ -137,7 +137,7 @@ type counters struct {
 // Stats is a snapshot of the counters.
 type Stats struct {
 	PacketsIn  uint64 // datagrams read
-	PacketsOut uint64 // datagrams written
+	PacketsOut uint64 // datagrams handed to the socket (failed writes also in SendErrors)
 	SendErrors uint64 // replies the socket refused
 	// Bad counts dropped packets: malformed, failed authentication, replayed,
 	// or of a type a manager never receives.
@@ -245,10 +245,9 @@ func (m *Manager) send(codec *wire.Codec, out []byte, msg *wire.Message, to neti
 		return
 	}
 	// Counted before the write, so that a peer that has the reply also
-	// finds it counted; taken back if the write fails.
+	// finds it counted; a failed write is counted in sendErrors too.
 	m.stats.packetsOut.Add(1)
 	if _, err := m.conn.WriteToUDPAddrPort(out[:n], to); err != nil {
-		m.stats.packetsOut.Add(^uint64(0))
 		m.stats.sendErrors.Add(1)
 	}
 }
