@@ -59,7 +59,9 @@ type Config struct {
 	Seed int64
 	// FirstSeq is the first sequence number the agent sends; 0 takes the
 	// wall clock in nanoseconds at construction, so that numbers keep
-	// increasing across restarts (the manager's replay window drops old ones).
+	// increasing across restarts (the manager's replay window drops old ones),
+	// and raises them to the wall clock before every join (see the package
+	// doc). Set it only for deterministic tests.
 	FirstSeq uint64
 
 	// Conn is the socket Run uses; nil opens one with transport.ListenConn on

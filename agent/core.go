@@ -75,6 +75,7 @@ type Core struct {
 	relayTimeout time.Duration
 	extRetry     time.Duration
 	seq          *wire.Sequence
+	wall         int64             // Unix ns at NewCore when the numbers follow the wall clock (FirstSeq 0), else 0
 	window       wire.ReplayWindow // the manager's sequence numbers
 
 	rng         uint64 // splitmix64 state
@@ -102,9 +103,10 @@ func NewCore(cfg Config) (*Core, error) {
 	if err != nil {
 		return nil, err
 	}
-	first := cfg.FirstSeq
+	first, wall := cfg.FirstSeq, int64(0)
 	if first == 0 {
-		first = uint64(time.Now().UnixNano())
+		wall = time.Now().UnixNano()
+		first = uint64(wall)
 	}
 	c := &Core{
 		id:           []byte(cfg.ID),
@@ -115,6 +117,7 @@ func NewCore(cfg Config) (*Core, error) {
 		relayTimeout: cfg.RelayTimeout,
 		extRetry:     cfg.ExtensionRetry,
 		seq:          wire.NewSequence(first),
+		wall:         wall,
 		rng:          uint64(cfg.Seed),
 		inc:          cfg.Incarnation,
 		backoff:      cfg.JoinBackoffMin,
@@ -440,7 +443,15 @@ func (c *Core) rejoin(env *Env, now time.Duration) {
 
 // sendJoin sends a join and arms the next one after the backoff, which
 // doubles up to its maximum.
+//
+// With numbers that follow the wall clock, a join first raises them to it
+// (the time of NewCore plus now): they advance by one a packet, far slower
+// than the clock, and a manager that does not know this worker (any more)
+// accepts its join only with a recent number (manager.Config.JoinFreshness).
 func (c *Core) sendJoin(env *Env, now time.Duration) {
+	if c.wall != 0 {
+		c.seq.AtLeast(uint64(c.wall + int64(now)))
+	}
 	env.msg = wire.Message{Type: wire.TypeJoin, WorkerID: c.id, Incarnation: c.inc}
 	env.send(c.manager, c.seq.Next())
 	c.joinAt = now + c.jitter(c.backoff)

@@ -550,3 +550,41 @@ func TestConfigErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestJoinRaisesSequenceToWallClock: with numbers that follow the wall
+// clock (FirstSeq 0), every join carries at least the time of NewCore plus
+// the Core's now, however few packets went before; with FirstSeq set, joins
+// just take the next number.
+func TestJoinRaisesSequenceToWallClock(t *testing.T) {
+	joinSeqs := func(first uint64) (before uint64, seqs []uint64) {
+		ring := testRing(t)
+		env, err := NewEnv(ring, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before = uint64(time.Now().UnixNano())
+		c, err := NewCore(Config{ID: "w", Manager: mgrAddr, FirstSeq: first, JoinBackoffMin: time.Second, JoinBackoffMax: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mc := wire.NewCodec(ring)
+		for _, now := range []time.Duration{0, time.Hour} {
+			c.Tick(env, now) // no welcome comes: each Tick past the backoff joins again
+			for _, p := range env.Drain() {
+				var m wire.Message
+				if err := mc.Decode(p.Data[:p.N], &m); err != nil || m.Type != wire.TypeJoin {
+					t.Fatalf("sent %v (%v), want a join", m.Type, err)
+				}
+				seqs = append(seqs, m.Seq)
+			}
+		}
+		return before, seqs
+	}
+	before, seqs := joinSeqs(0)
+	if len(seqs) != 2 || seqs[0] < before || seqs[1] < before+uint64(time.Hour) {
+		t.Fatalf("join numbers %v, want the first >= %d and the second an hour later on the wall clock", seqs, before)
+	}
+	if _, seqs = joinSeqs(1000); len(seqs) != 2 || seqs[0] != 1000 || seqs[1] != 1001 {
+		t.Fatalf("with FirstSeq 1000 the joins took %v, want [1000 1001]", seqs)
+	}
+}

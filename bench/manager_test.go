@@ -155,7 +155,8 @@ func buildManagerFixture(mgrWorkers int) (*mgrFixture, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := manager.New(manager.Config{Conns: []transport.PacketConn{discardConn{}}, Detector: detector.DefaultConfig(), Keyring: ring})
+	m, err := manager.New(manager.Config{Conns: []transport.PacketConn{discardConn{}}, Detector: detector.DefaultConfig(), Keyring: ring,
+		JoinFreshness: -1}) // the joins carry small fixed sequence numbers, not the wall clock
 	if err != nil {
 		return nil, err
 	}

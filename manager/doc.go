@@ -43,9 +43,13 @@
 // counts only for the probe round under way (its ProbeSeq), so a recorded
 // one replayed later is ignored. Agents start their sequence numbers at the
 // wall clock in nanoseconds so that they keep increasing across restarts.
-// A join of an unknown (never seen, or forgotten after retention) worker is
-// accepted at any sequence number: a replayed join can at worst create a
-// record that is evicted one base deadline plus a suspicion window later.
+// A join of an unknown (never seen, or forgotten after retention) worker
+// must carry a recent sequence number (Config.JoinFreshness, half the
+// retention by default): agents raise their numbers to the wall clock before
+// each join, and a recorded join replayed after its worker was forgotten is
+// older than the retention, so it is dropped and counted as a replay. The
+// price is that a worker whose clock runs behind the manager's by more than
+// JoinFreshness cannot join; JoinFreshness -1 turns the check off.
 //
 // # Observability
 //

@@ -137,10 +137,15 @@ func (m *Manager) ingestGroup(rd *reader, now wheel.Time, pkts []transport.Messa
 			p.check = checkTicket
 		case wire.TypeJoin:
 			// A known worker's join must be newer than what its slot saw; a
-			// new worker's join opens the window (the loop resets it).
+			// new worker's join must be fresh (Config.JoinFreshness), and
+			// opens the window (the loop resets it).
 			id := unsafe.String(unsafe.SliceData(msg.WorkerID), len(msg.WorkerID))
 			if kt, ok := m.det.Lookup(id); ok {
 				p.check, p.ticket = checkJoin, kt
+			} else if !m.freshJoin(msg.Seq, now) {
+				// Unknown and too old to be a live worker's: a replay.
+				m.stats.bad[wire.FaultReplay].Add(1)
+				continue
 			}
 		case wire.TypeIndirectAck, wire.TypeNack:
 			// A helper's report names the target, not the helper; the

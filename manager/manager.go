@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/netip"
 	"sync/atomic"
 	"time"
@@ -44,6 +45,20 @@ type Config struct {
 	// about 500 packets in 5ms, and 512 measured the same CPU as 1024 with
 	// 5 bytes a worker less RSS at 200,000 workers. Negative: never wait.
 	ReadLinger time.Duration
+
+	// JoinFreshness bounds the age of a join from a worker the manager does
+	// not know (never seen, or forgotten after Detector.Retention): its
+	// sequence number, read as the sender's wall clock in Unix nanoseconds
+	// (agents seed their wire.Sequence from it), must be at most this much
+	// older than the manager's clock, or the join is dropped and counted as
+	// a replay. A known worker's join is checked against its replay window
+	// instead. With JoinFreshness shorter than Retention, a recorded join
+	// replayed after its worker was forgotten is always too old: it was
+	// recorded while the worker lived, at least Retention ago. Default
+	// Retention/2; it must be shorter than Retention. Negative: off (every
+	// join of an unknown worker is accepted, at any sequence number). Workers
+	// whose clocks run behind the manager's by more than this cannot join.
+	JoinFreshness time.Duration
 
 	// MetricsAddr, when set, serves /metrics (Prometheus text) and
 	// /debug/vars (expvar) over HTTP on that address.
@@ -91,6 +106,12 @@ func (c *Config) validate() error {
 	}
 	if c.HeartbeatInterval >= c.Detector.Base {
 		return fmt.Errorf("%w: HeartbeatInterval %v must be shorter than the base deadline %v", ErrConfig, c.HeartbeatInterval, c.Detector.Base)
+	}
+	if c.JoinFreshness == 0 {
+		c.JoinFreshness = c.Detector.Retention / 2
+	}
+	if c.JoinFreshness >= c.Detector.Retention {
+		return fmt.Errorf("%w: JoinFreshness %v must be shorter than the detector's Retention %v, or a join recorded before its worker was forgotten could still pass", ErrConfig, c.JoinFreshness, c.Detector.Retention)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -165,6 +186,18 @@ func New(cfg Config) (*Manager, error) {
 // Addr is the address the manager serves.
 func (m *Manager) Addr() netip.AddrPort { return m.conns[0].LocalAddr() }
 
+// freshJoin reports whether a join from an unknown worker, with sequence
+// number seq, received at now, is recent enough (Config.JoinFreshness). The
+// manager's wall clock is its epoch plus now, so that a caller driving
+// Receive with its own clock gets a deterministic answer.
+func (m *Manager) freshJoin(seq uint64, now wheel.Time) bool {
+	if m.cfg.JoinFreshness < 0 {
+		return true
+	}
+	oldest := m.epoch.UnixNano() + int64(now) - int64(m.cfg.JoinFreshness)
+	return seq <= math.MaxInt64 && int64(seq) >= oldest
+}
+
 // Now is the manager's monotonic clock: time since New, as the detector's
 // time.
 func (m *Manager) Now() wheel.Time { return wheel.Time(time.Since(m.epoch)) }
@@ -222,6 +255,8 @@ const numEventKinds = int(detector.EventLHM) + 1
 
 // Stats is a snapshot of the counters.
 type Stats struct {
+	// PacketsOut counts packets handed to the sockets; those a socket then
+	// refused are counted in SendErrors too.
 	PacketsIn, PacketsOut, SendErrors uint64
 	// Bad counts dropped packets by fault; Bad[wire.FaultReplay] counts
 	// replays, Bad[wire.FaultTag] and Bad[wire.FaultKeyID] authentication

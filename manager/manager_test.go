@@ -32,6 +32,12 @@ type harness struct {
 
 func newHarness(t *testing.T, mutate func(*detector.Config)) *harness {
 	t.Helper()
+	return newHarnessFresh(t, mutate, -1)
+}
+
+// newHarnessFresh is newHarness with Config.JoinFreshness set to freshness.
+func newHarnessFresh(t *testing.T, mutate func(*detector.Config), freshness time.Duration) *harness {
+	t.Helper()
 	ring, err := wire.NewKeyring(1, testKey)
 	require.NoError(t, err)
 	n := memnet.New(1)
@@ -44,7 +50,10 @@ func newHarness(t *testing.T, mutate func(*detector.Config)) *harness {
 		mutate(&cfg)
 	}
 	h := &harness{t: t, net: n, ep: ep, ring: ring, buf: make([]transport.Message, 64)}
-	m, err := New(Config{Conns: []transport.PacketConn{ep}, Detector: cfg, Keyring: ring,
+	// The workers' sequence numbers start at small fixed values, not at the
+	// wall clock: joins are not held to JoinFreshness (-1) but in
+	// TestJoinFreshness.
+	m, err := New(Config{Conns: []transport.PacketConn{ep}, Detector: cfg, Keyring: ring, JoinFreshness: freshness,
 		OnEvents: func(evs []detector.Event) { h.events = append(h.events, evs...) }})
 	require.NoError(t, err)
 	h.m = m
@@ -352,4 +361,59 @@ func TestStaleTicketDoesNotTouchNewOwnersWindow(t *testing.T) {
 
 func TestBufSizeHoldsEveryMessage(t *testing.T) {
 	require.GreaterOrEqual(t, managerBufSize, wire.MaxMessageSize)
+}
+
+// TestJoinFreshness: a join from an unknown worker must carry a sequence
+// number (the sender's wall clock) at most JoinFreshness old; a recorded
+// join replayed after its worker was forgotten is dropped as a replay; a
+// known worker's join is not held to it.
+func TestJoinFreshness(t *testing.T) {
+	h := newHarnessFresh(t, func(c *detector.Config) { c.Retention = 2 * time.Second }, time.Second)
+	wall := func() uint64 { return uint64(h.m.epoch.Add(h.now).UnixNano()) }
+
+	a := h.worker("a", "10.0.0.2:1000")
+	a.seq = wire.NewSequence(wall())
+	a.join()
+	recorded := a.last
+	require.Len(t, h.eventsOf(detector.EventJoined, "a"), 1)
+
+	// A known worker's join is checked against its window, not its age.
+	h.run(5 * time.Second)
+	a.join()
+	require.Len(t, h.eventsOf(detector.EventJoined, "a"), 1)
+
+	stale := h.worker("stale", "10.0.0.3:1000")
+	stale.seq = wire.NewSequence(wall() - uint64(1100*time.Millisecond))
+	stale.send(wire.Message{Type: wire.TypeJoin, WorkerID: []byte("stale"), Incarnation: 1})
+	h.run(h.now)
+	require.Empty(t, stale.recv(), "a stale join gets no welcome")
+	require.Empty(t, h.eventsOf(detector.EventJoined, "stale"))
+	require.Equal(t, uint64(1), h.m.Stats().Replays())
+
+	edge := h.worker("edge", "10.0.0.4:1000")
+	edge.seq = wire.NewSequence(wall() - uint64(time.Second)) // exactly JoinFreshness old: accepted
+	edge.join()
+	require.Len(t, h.eventsOf(detector.EventJoined, "edge"), 1)
+
+	// a stops; it is suspected at 35s, evicted at 35s + suspicion, and
+	// forgotten Retention later. Its recorded join, replayed then, is too
+	// old to pass for a new worker.
+	h.run(60 * time.Second)
+	require.Len(t, h.eventsOf(detector.EventEvicted, "a"), 1)
+	require.Equal(t, detector.StatusUnknown, h.m.Status("a").Status)
+	a.recv()
+	a.raw(recorded)
+	h.run(61 * time.Second)
+	require.Empty(t, a.recv())
+	require.Len(t, h.eventsOf(detector.EventJoined, "a"), 1, "the replayed join made no record")
+	require.Equal(t, uint64(2), h.m.Stats().Replays())
+}
+
+func TestJoinFreshnessMustBeShorterThanRetention(t *testing.T) {
+	ring, err := wire.NewKeyring(1, testKey)
+	require.NoError(t, err)
+	cfg := detector.DefaultConfig()
+	_, err = New(Config{Listen: "127.0.0.1:0", Detector: cfg, Keyring: ring, JoinFreshness: cfg.Retention})
+	require.ErrorIs(t, err, ErrConfig)
+	require.ErrorContains(t, err, "JoinFreshness")
 }

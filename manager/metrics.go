@@ -54,7 +54,7 @@ func (s Stats) WritePrometheus(w io.Writer) {
 		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s gauge\n%s %g\n", name, help, name, name, v)
 	}
 	counter("swimwheel_packets_in_total", "Packets received.", s.PacketsIn)
-	counter("swimwheel_packets_out_total", "Packets sent.", s.PacketsOut)
+	counter("swimwheel_packets_out_total", "Packets handed to the sockets (refused ones are also send errors).", s.PacketsOut)
 	counter("swimwheel_send_errors_total", "Packets that could not be encoded or sent.", s.SendErrors)
 	fmt.Fprintf(w, "# HELP swimwheel_bad_packets_total Packets dropped, by fault.\n# TYPE swimwheel_bad_packets_total counter\n")
 	for f := wire.Fault(1); f < wire.NumFaults; f++ {

@@ -133,3 +133,22 @@ func NewSequence(first uint64) *Sequence {
 
 // Next returns the next sequence number.
 func (s *Sequence) Next() uint64 { return s.last.Add(1) }
+
+// AtLeast raises the sequence so that Next returns v or more; it never
+// lowers it. A sender that seeds its Sequence from the wall clock calls it
+// with the wall clock again before a join: its numbers advance by one a
+// packet, far slower than the clock, and a manager holds joins of workers
+// it does not know to a freshness bound on their sequence number.
+func (s *Sequence) AtLeast(v uint64) {
+	if v == 0 {
+		return
+	}
+	for {
+		// A CAS loop, not a store: Next may run at the same time, and the
+		// sequence must never go back.
+		last := s.last.Load()
+		if last >= v-1 || s.last.CompareAndSwap(last, v-1) {
+			return
+		}
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"unsafe"
+
+	"github.com/stretchr/testify/require"
 )
 
 func TestReplayWindowSize(t *testing.T) {
@@ -170,4 +172,17 @@ func TestSequence(t *testing.T) {
 	if s.Next() != 4003 {
 		t.Fatal("concurrent Next lost or repeated numbers")
 	}
+}
+
+func TestSequenceAtLeast(t *testing.T) {
+	s := NewSequence(100)
+	require.Equal(t, uint64(100), s.Next())
+	s.AtLeast(50) // never lowers
+	require.Equal(t, uint64(101), s.Next())
+	s.AtLeast(1000)
+	require.Equal(t, uint64(1000), s.Next())
+	s.AtLeast(1000) // already past: unchanged
+	require.Equal(t, uint64(1001), s.Next())
+	s.AtLeast(0)
+	require.Equal(t, uint64(1002), s.Next())
 }

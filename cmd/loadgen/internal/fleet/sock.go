@@ -208,6 +208,10 @@ func (s *sock) join(i int32, now time.Duration) {
 	m.Incarnation = w.inc
 	w.joinAt = now
 	s.c.joins++
+	// The fleet's numbers follow the wall clock, one a packet; a join raises
+	// them to it, as an agent does, since the manager holds joins of workers
+	// it does not know to a freshness bound.
+	s.seq.AtLeast(uint64(time.Now().UnixNano()))
 	s.send(s.f.mgr)
 }
 
