@@ -2,7 +2,9 @@ package detector
 
 import (
 	"sync/atomic"
+	"unsafe"
 
+	"github.com/swimwheel/swimwheel/internal/prefetch"
 	"github.com/swimwheel/swimwheel/wheel"
 )
 
@@ -19,6 +21,21 @@ type FastHeartbeat struct {
 // applies them: the wheel's push group, so that one PushLaterBatch call
 // takes a whole group.
 const fastGroup = 64
+
+// Prefetch asks the CPU to bring in, without waiting, the lines a fast
+// heartbeat of slot will touch: the worker's incarnation and its wheel
+// word. A caller that knows which heartbeats it will apply (a reader that
+// has just received them) issues it early, so that those misses overlap
+// with its other work (decoding, verifying) instead of stalling
+// HeartbeatFastBatch. It changes nothing, reads no state a prefetch could
+// get wrong, and any slot is harmless, so it may run on unverified input.
+// Safe from any goroutine.
+func (d *Detector) Prefetch(slot uint32) {
+	if inc := d.recs.inc(slot); inc != nil {
+		prefetch.Read(unsafe.Pointer(inc))
+	}
+	d.wheel.Prefetch(slot)
+}
 
 // HeartbeatFastBatch is HeartbeatFast for every heartbeat of hbs, all at
 // now, in order: hbs[i].OK is set as if HeartbeatFast(now, hbs[i].Ticket,

@@ -7,6 +7,7 @@ import (
 
 	"github.com/swimwheel/swimwheel/detector"
 	"github.com/swimwheel/swimwheel/extension"
+	"github.com/swimwheel/swimwheel/internal/prefetch"
 	"github.com/swimwheel/swimwheel/transport"
 	"github.com/swimwheel/swimwheel/wheel"
 	"github.com/swimwheel/swimwheel/wire"
@@ -264,9 +265,12 @@ func (m *Manager) prefetchWindow(pkt *transport.Message) {
 	slot := binary.BigEndian.Uint32(b[wire.HeaderSize:])
 	if c := m.peers.chunk(slot); c != nil {
 		i := slot & (1<<peerChunkBits - 1)
-		prefetch(unsafe.Pointer(&c.window[i]))
-		prefetch(unsafe.Pointer(&c.peer[i].gen)) // the owner check before the window's
+		prefetch.Read(unsafe.Pointer(&c.window[i]))
+		prefetch.Read(unsafe.Pointer(&c.peer[i].gen)) // the owner check before the window's
 	}
+	// And the lines HeartbeatFastBatch will touch: the worker's incarnation
+	// and wheel word.
+	m.det.Prefetch(slot)
 }
 
 // fill sets in from a verified message that came from from.

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 	"unsafe"
+
+	"github.com/swimwheel/swimwheel/internal/prefetch"
 )
 
 // Time is a monotonic instant in nanoseconds since the wheel's epoch. Zero is
@@ -249,6 +251,16 @@ func (w *Wheel) word(s uint32) *atomic.Uint64 {
 	}
 	// s < maxSlots, so s&chunkMask < chunkLen(s): inside the chunk's words.
 	return (*atomic.Uint64)(unsafe.Add(unsafe.Pointer(c), uintptr(s&chunkMask)*8))
+}
+
+// Prefetch asks the CPU to bring slot s's word into the cache, writable,
+// without waiting for it (see internal/prefetch): a caller that knows which
+// slots it will push soon issues it early, so that the miss overlaps with
+// its other work. It changes nothing; any s is harmless.
+func (w *Wheel) Prefetch(s uint32) {
+	if wp := w.word(s); wp != nil {
+		prefetch.Write(unsafe.Pointer(wp))
+	}
 }
 
 // link returns the slot's links; the slot must exist.
