@@ -75,7 +75,7 @@ type Core struct {
 	relayTimeout time.Duration
 	extRetry     time.Duration
 	seq          *wire.Sequence
-	wall         int64             // Unix ns at NewCore when the numbers follow the wall clock (FirstSeq 0), else 0
+	wallNow      func() int64      // the wall clock in Unix ns when the numbers follow it (FirstSeq 0), else nil
 	window       wire.ReplayWindow // the manager's sequence numbers
 
 	rng         uint64 // splitmix64 state
@@ -103,10 +103,11 @@ func NewCore(cfg Config) (*Core, error) {
 	if err != nil {
 		return nil, err
 	}
-	first, wall := cfg.FirstSeq, int64(0)
+	first := cfg.FirstSeq
+	var wallNow func() int64
 	if first == 0 {
-		wall = time.Now().UnixNano()
-		first = uint64(wall)
+		wallNow = func() int64 { return time.Now().UnixNano() }
+		first = uint64(wallNow())
 	}
 	c := &Core{
 		id:           []byte(cfg.ID),
@@ -117,7 +118,7 @@ func NewCore(cfg Config) (*Core, error) {
 		relayTimeout: cfg.RelayTimeout,
 		extRetry:     cfg.ExtensionRetry,
 		seq:          wire.NewSequence(first),
-		wall:         wall,
+		wallNow:      wallNow,
 		rng:          uint64(cfg.Seed),
 		inc:          cfg.Incarnation,
 		backoff:      cfg.JoinBackoffMin,
@@ -445,12 +446,13 @@ func (c *Core) rejoin(env *Env, now time.Duration) {
 // doubles up to its maximum.
 //
 // With numbers that follow the wall clock, a join first raises them to it
-// (the time of NewCore plus now): they advance by one a packet, far slower
-// than the clock, and a manager that does not know this worker (any more)
-// accepts its join only with a recent number (manager.Config.JoinFreshness).
+// (read now, so that it follows the host's clock through corrections and
+// suspends): they advance by one a packet, far slower than the clock, and a
+// manager that does not know this worker (any more) accepts its join only
+// with a number close to its own clock (manager.Config.JoinFreshness).
 func (c *Core) sendJoin(env *Env, now time.Duration) {
-	if c.wall != 0 {
-		c.seq.AtLeast(uint64(c.wall + int64(now)))
+	if c.wallNow != nil {
+		c.seq.AtLeast(uint64(c.wallNow()))
 	}
 	env.msg = wire.Message{Type: wire.TypeJoin, WorkerID: c.id, Incarnation: c.inc}
 	env.send(c.manager, c.seq.Next())

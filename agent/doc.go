@@ -30,11 +30,10 @@
 // wire.Sequence, which starts at the wall clock in nanoseconds when the
 // agent is built (Config.FirstSeq overrides), so that the numbers keep
 // increasing across restarts and the manager's replay window accepts them.
-// Before each join the numbers are raised to the wall clock again (the time
-// the agent was built plus the Core's now, so Core drivers pass the time
-// since NewCore): a manager that does not know the worker accepts its join
-// only if the number is recent (manager.Config.JoinFreshness), and one
-// number a packet falls behind the clock within seconds. With FirstSeq set
+// Before each join the numbers are raised to the wall clock again (read at
+// that moment): a manager that does not know the worker accepts its join
+// only with a number close to its own clock (manager.Config.JoinFreshness),
+// and one number a packet falls behind the clock within seconds. With FirstSeq set
 // they are not raised; such an agent cannot rejoin a manager that holds
 // joins to a freshness bound once it has been forgotten.
 //

@@ -44,12 +44,17 @@
 // one replayed later is ignored. Agents start their sequence numbers at the
 // wall clock in nanoseconds so that they keep increasing across restarts.
 // A join of an unknown (never seen, or forgotten after retention) worker
-// must carry a recent sequence number (Config.JoinFreshness, half the
-// retention by default): agents raise their numbers to the wall clock before
-// each join, and a recorded join replayed after its worker was forgotten is
-// older than the retention, so it is dropped and counted as a replay. The
-// price is that a worker whose clock runs behind the manager's by more than
-// JoinFreshness cannot join; JoinFreshness -1 turns the check off.
+// must carry a sequence number within Config.JoinFreshness (a quarter of the
+// retention by default) of the manager's wall clock: agents raise their
+// numbers to the wall clock before each join, and a recorded join replayed
+// after its worker was forgotten is older than the retention, so it is
+// dropped and counted in Stats.StaleJoins. The price is that a worker whose
+// clock is off from the manager's by more than JoinFreshness cannot join
+// (the counter, exported to Prometheus, tells an operator why);
+// JoinFreshness -1 turns the check off. A restarted manager has forgotten
+// everyone: joins recorded in the last JoinFreshness before the restart can
+// be replayed once, each making a record evicted a base deadline plus a
+// suspicion window later.
 //
 // # Observability
 //

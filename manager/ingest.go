@@ -143,9 +143,10 @@ func (m *Manager) ingestGroup(rd *reader, now wheel.Time, pkts []transport.Messa
 			id := unsafe.String(unsafe.SliceData(msg.WorkerID), len(msg.WorkerID))
 			if kt, ok := m.det.Lookup(id); ok {
 				p.check, p.ticket = checkJoin, kt
-			} else if !m.freshJoin(msg.Seq, now) {
-				// Unknown and too old to be a live worker's: a replay.
-				m.stats.bad[wire.FaultReplay].Add(1)
+			} else if !m.freshJoin(msg.Seq) {
+				// Unknown, and too far from the clock to be a live
+				// worker's join: a replay, or a worker whose clock is off.
+				m.stats.staleJoins.Add(1)
 				continue
 			}
 		case wire.TypeIndirectAck, wire.TypeNack:

@@ -46,18 +46,23 @@ type Config struct {
 	// 5 bytes a worker less RSS at 200,000 workers. Negative: never wait.
 	ReadLinger time.Duration
 
-	// JoinFreshness bounds the age of a join from a worker the manager does
-	// not know (never seen, or forgotten after Detector.Retention): its
-	// sequence number, read as the sender's wall clock in Unix nanoseconds
-	// (agents seed their wire.Sequence from it), must be at most this much
-	// older than the manager's clock, or the join is dropped and counted as
-	// a replay. A known worker's join is checked against its replay window
-	// instead. With JoinFreshness shorter than Retention, a recorded join
-	// replayed after its worker was forgotten is always too old: it was
-	// recorded while the worker lived, at least Retention ago. Default
-	// Retention/2; it must be shorter than Retention. Negative: off (every
-	// join of an unknown worker is accepted, at any sequence number). Workers
-	// whose clocks run behind the manager's by more than this cannot join.
+	// JoinFreshness bounds how far the sequence number of a join from a
+	// worker the manager does not know (never seen, or forgotten after
+	// Detector.Retention) may be from the manager's wall clock: the number,
+	// read as the sender's wall clock in Unix nanoseconds (agents raise their
+	// wire.Sequence to it before each join), must be within JoinFreshness of
+	// the manager's, before or after, or the join is dropped and counted in
+	// Stats.StaleJoins. A known worker's join is checked against its replay
+	// window instead. A recorded join replayed after its worker was forgotten
+	// is then always refused: it was recorded while the worker lived, at
+	// least Retention ago, with a number at most JoinFreshness ahead, and
+	// Retention > 2 x JoinFreshness. (A manager that restarts forgets every
+	// worker at once: joins recorded in the last JoinFreshness before the
+	// restart can be replayed once, each making a record that is evicted a
+	// base deadline plus a suspicion window later.) Default Retention/4; it
+	// must be below Retention/2. Negative: off (every join of an unknown
+	// worker is accepted, at any sequence number). Workers whose clocks are
+	// off from the manager's by more than JoinFreshness cannot join.
 	JoinFreshness time.Duration
 
 	// MetricsAddr, when set, serves /metrics (Prometheus text) and
@@ -107,17 +112,17 @@ func (c *Config) validate() error {
 	if c.HeartbeatInterval >= c.Detector.Base {
 		return fmt.Errorf("%w: HeartbeatInterval %v must be shorter than the base deadline %v", ErrConfig, c.HeartbeatInterval, c.Detector.Base)
 	}
-	if c.JoinFreshness == 0 {
-		c.JoinFreshness = c.Detector.Retention / 2
-	}
-	if c.JoinFreshness >= c.Detector.Retention {
-		return fmt.Errorf("%w: JoinFreshness %v must be shorter than the detector's Retention %v, or a join recorded before its worker was forgotten could still pass", ErrConfig, c.JoinFreshness, c.Detector.Retention)
-	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	if err := c.Detector.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	if c.JoinFreshness == 0 {
+		c.JoinFreshness = c.Detector.Retention / 4
+	}
+	if 2*c.JoinFreshness >= c.Detector.Retention {
+		return fmt.Errorf("%w: JoinFreshness %v must be below half the detector's Retention %v, or a join recorded before its worker was forgotten could still pass", ErrConfig, c.JoinFreshness, c.Detector.Retention)
 	}
 	return nil
 }
@@ -133,6 +138,9 @@ type Manager struct {
 	group *transport.Group // nil when Conns were given
 	epoch time.Time
 	log   *slog.Logger
+	// wallNow is the wall clock in Unix nanoseconds, for the freshness of
+	// joins (time.Now; a test may set its own).
+	wallNow func() int64
 
 	// Safe for concurrent use.
 	peers peers
@@ -152,12 +160,13 @@ func New(cfg Config) (*Manager, error) {
 		return nil, err
 	}
 	m := &Manager{
-		cfg:   cfg,
-		epoch: time.Now(),
-		log:   cfg.Logger,
-		seq:   wire.NewSequence(uint64(time.Now().UnixNano())),
-		inbox: make(chan *batch, 64),
-		free:  make(chan *batch, 64),
+		cfg:     cfg,
+		epoch:   time.Now(),
+		wallNow: func() int64 { return time.Now().UnixNano() },
+		log:     cfg.Logger,
+		seq:     wire.NewSequence(uint64(time.Now().UnixNano())),
+		inbox:   make(chan *batch, 64),
+		free:    make(chan *batch, 64),
 	}
 	dcfg := cfg.Detector
 	dcfg.OnEvents = m.onEvents
@@ -187,15 +196,16 @@ func New(cfg Config) (*Manager, error) {
 func (m *Manager) Addr() netip.AddrPort { return m.conns[0].LocalAddr() }
 
 // freshJoin reports whether a join from an unknown worker, with sequence
-// number seq, received at now, is recent enough (Config.JoinFreshness). The
-// manager's wall clock is its epoch plus now, so that a caller driving
-// Receive with its own clock gets a deterministic answer.
-func (m *Manager) freshJoin(seq uint64, now wheel.Time) bool {
+// number seq, is within Config.JoinFreshness of the manager's wall clock.
+func (m *Manager) freshJoin(seq uint64) bool {
 	if m.cfg.JoinFreshness < 0 {
 		return true
 	}
-	oldest := m.epoch.UnixNano() + int64(now) - int64(m.cfg.JoinFreshness)
-	return seq <= math.MaxInt64 && int64(seq) >= oldest
+	if seq > math.MaxInt64 {
+		return false
+	}
+	d := int64(seq) - m.wallNow()
+	return -int64(m.cfg.JoinFreshness) <= d && d <= int64(m.cfg.JoinFreshness)
 }
 
 // Now is the manager's monotonic clock: time since New, as the detector's
@@ -239,6 +249,7 @@ type counters struct {
 	sendErrors     atomic.Uint64
 	bad            [wire.NumFaults]atomic.Uint64
 	unexpected     atomic.Uint64
+	staleJoins     atomic.Uint64
 	heartbeatsFast atomic.Uint64
 	heartbeatsSlow atomic.Uint64
 	forwarded      atomic.Uint64
@@ -263,6 +274,7 @@ type Stats struct {
 	// failures.
 	Bad            [wire.NumFaults]uint64
 	Unexpected     uint64 // well-formed packets of a type a manager never receives
+	StaleJoins     uint64 // joins of unknown workers outside JoinFreshness of the manager's clock
 	HeartbeatsFast uint64 // applied lock-free on a reader goroutine
 	HeartbeatsSlow uint64 // handed to the loop (cycle reset, probe, refutation, notice)
 	Forwarded      uint64 // packets handed from readers to the loop
@@ -299,6 +311,7 @@ func (m *Manager) Stats() Stats {
 		PacketsOut:     c.packetsOut.Load(),
 		SendErrors:     c.sendErrors.Load(),
 		Unexpected:     c.unexpected.Load(),
+		StaleJoins:     c.staleJoins.Load(),
 		HeartbeatsFast: c.heartbeatsFast.Load(),
 		HeartbeatsSlow: c.heartbeatsSlow.Load(),
 		Forwarded:      c.forwarded.Load(),

@@ -1,6 +1,7 @@
 package manager
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"testing"
@@ -364,12 +365,13 @@ func TestBufSizeHoldsEveryMessage(t *testing.T) {
 }
 
 // TestJoinFreshness: a join from an unknown worker must carry a sequence
-// number (the sender's wall clock) at most JoinFreshness old; a recorded
-// join replayed after its worker was forgotten is dropped as a replay; a
-// known worker's join is not held to it.
+// number (the sender's wall clock) within JoinFreshness of the manager's
+// clock, before or after; a recorded join replayed after its worker was
+// forgotten is refused; a known worker's join is not held to it.
 func TestJoinFreshness(t *testing.T) {
-	h := newHarnessFresh(t, func(c *detector.Config) { c.Retention = 2 * time.Second }, time.Second)
+	h := newHarnessFresh(t, func(c *detector.Config) { c.Retention = 4 * time.Second }, time.Second)
 	wall := func() uint64 { return uint64(h.m.epoch.Add(h.now).UnixNano()) }
+	h.m.wallNow = func() int64 { return int64(wall()) } // the harness's virtual clock
 
 	a := h.worker("a", "10.0.0.2:1000")
 	a.seq = wire.NewSequence(wall())
@@ -382,38 +384,44 @@ func TestJoinFreshness(t *testing.T) {
 	a.join()
 	require.Len(t, h.eventsOf(detector.EventJoined, "a"), 1)
 
-	stale := h.worker("stale", "10.0.0.3:1000")
-	stale.seq = wire.NewSequence(wall() - uint64(1100*time.Millisecond))
-	stale.send(wire.Message{Type: wire.TypeJoin, WorkerID: []byte("stale"), Incarnation: 1})
-	h.run(h.now)
-	require.Empty(t, stale.recv(), "a stale join gets no welcome")
-	require.Empty(t, h.eventsOf(detector.EventJoined, "stale"))
-	require.Equal(t, uint64(1), h.m.Stats().Replays())
+	for i, off := range []int64{-1100, 1100} { // ms off the manager's clock
+		id := fmt.Sprintf("off%d", i)
+		w := h.worker(id, fmt.Sprintf("10.0.0.%d:1000", 3+i))
+		w.seq = wire.NewSequence(uint64(int64(wall()) + off*int64(time.Millisecond)))
+		w.send(wire.Message{Type: wire.TypeJoin, WorkerID: []byte(id), Incarnation: 1})
+		h.run(h.now)
+		require.Empty(t, w.recv(), "a join %d ms off gets no welcome", off)
+		require.Empty(t, h.eventsOf(detector.EventJoined, id))
+		require.Equal(t, uint64(i+1), h.m.Stats().StaleJoins)
+	}
+	for i, off := range []int64{-1000, 1000} { // exactly JoinFreshness off: accepted
+		id := fmt.Sprintf("edge%d", i)
+		w := h.worker(id, fmt.Sprintf("10.0.0.%d:1000", 5+i))
+		w.seq = wire.NewSequence(uint64(int64(wall()) + off*int64(time.Millisecond)))
+		w.join()
+		require.Len(t, h.eventsOf(detector.EventJoined, id), 1)
+	}
 
-	edge := h.worker("edge", "10.0.0.4:1000")
-	edge.seq = wire.NewSequence(wall() - uint64(time.Second)) // exactly JoinFreshness old: accepted
-	edge.join()
-	require.Len(t, h.eventsOf(detector.EventJoined, "edge"), 1)
-
-	// a stops; it is suspected at 35s, evicted at 35s + suspicion, and
-	// forgotten Retention later. Its recorded join, replayed then, is too
-	// old to pass for a new worker.
-	h.run(60 * time.Second)
+	// a stops; it is suspected at 35s, evicted a suspicion window later and
+	// forgotten Retention after that. Its recorded join, replayed then, is
+	// too old to pass for a new worker.
+	h.run(70 * time.Second)
 	require.Len(t, h.eventsOf(detector.EventEvicted, "a"), 1)
 	require.Equal(t, detector.StatusUnknown, h.m.Status("a").Status)
 	a.recv()
 	a.raw(recorded)
-	h.run(61 * time.Second)
+	h.run(71 * time.Second)
 	require.Empty(t, a.recv())
 	require.Len(t, h.eventsOf(detector.EventJoined, "a"), 1, "the replayed join made no record")
-	require.Equal(t, uint64(2), h.m.Stats().Replays())
+	require.Equal(t, uint64(3), h.m.Stats().StaleJoins)
+	require.Zero(t, h.m.Stats().Replays())
 }
 
-func TestJoinFreshnessMustBeShorterThanRetention(t *testing.T) {
+func TestJoinFreshnessMustBeBelowHalfTheRetention(t *testing.T) {
 	ring, err := wire.NewKeyring(1, testKey)
 	require.NoError(t, err)
 	cfg := detector.DefaultConfig()
-	_, err = New(Config{Listen: "127.0.0.1:0", Detector: cfg, Keyring: ring, JoinFreshness: cfg.Retention})
+	_, err = New(Config{Listen: "127.0.0.1:0", Detector: cfg, Keyring: ring, JoinFreshness: cfg.Retention / 2})
 	require.ErrorIs(t, err, ErrConfig)
 	require.ErrorContains(t, err, "JoinFreshness")
 }

@@ -61,6 +61,7 @@ func (s Stats) WritePrometheus(w io.Writer) {
 		fmt.Fprintf(w, "swimwheel_bad_packets_total{fault=%q} %d\n", f.String(), s.Bad[f])
 	}
 	counter("swimwheel_unexpected_packets_total", "Well-formed packets of a type a manager does not take.", s.Unexpected)
+	counter("swimwheel_stale_joins_total", "Joins of unknown workers whose sequence number was outside JoinFreshness of the manager's clock (replays, or workers with a wrong clock).", s.StaleJoins)
 	counter("swimwheel_heartbeats_fast_total", "Heartbeats applied on the lock-free path.", s.HeartbeatsFast)
 	counter("swimwheel_heartbeats_slow_total", "Heartbeats handed to the loop.", s.HeartbeatsSlow)
 	fmt.Fprintf(w, "# HELP swimwheel_events_total Detector events, by kind.\n# TYPE swimwheel_events_total counter\n")
