@@ -3,6 +3,9 @@ package wheel
 import (
 	"math/bits"
 	"sync/atomic"
+	"unsafe"
+
+	"github.com/swimwheel/swimwheel/internal/prefetch"
 )
 
 // Arm sets the slot's deadline to d exactly, earlier or later than before,
@@ -100,11 +103,12 @@ const pushGroup = 64
 // than the cache, and each PushLater waits for one miss, which the locked
 // CAS keeps from overlapping with the next push's. PushLaterBatch first
 // prefetches the word of every slot of a group of up to 64 (PREFETCHW on
-// amd64, plain loads elsewhere), so that their misses overlap, and only
+// amd64; see internal/prefetch), so that their misses overlap, and only
 // then runs the CAS loops, on lines now in the cache.
 func (w *Wheel) PushLaterBatch(ps []Push) int {
 	pushed := 0
 	var words [pushGroup]*atomic.Uint64
+	var lines [pushGroup]unsafe.Pointer
 	for len(ps) > 0 {
 		group := ps[:min(len(ps), pushGroup)]
 		ps = ps[len(group):]
@@ -116,8 +120,9 @@ func (w *Wheel) PushLaterBatch(ps []Push) int {
 		// fetches again.
 		for i := range group {
 			words[i] = w.word(group[i].Ticket.Slot)
+			lines[i] = unsafe.Pointer(words[i])
 		}
-		prefetchWords(&words, len(group))
+		prefetch.WriteEach(lines[:len(group)])
 		for i := range group {
 			p := &group[i]
 			wp := words[i]

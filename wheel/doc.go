@@ -58,10 +58,11 @@
 // for callers that receive heartbeats in batches (recvmmsg delivers up to
 // 64). At a million slots the word array is larger than the cache, and a
 // lone PushLater waits for one cache (and often TLB) miss that its locked
-// CAS keeps from overlapping with the next one's. The batch first loads the
-// words of up to 64 slots, independent loads whose misses overlap, then runs
-// the CAS loops on lines already in the cache. The warm-up loads decide
-// nothing: each push decides on its own CAS loop's load.
+// CAS keeps from overlapping with the next one's. The batch first prefetches
+// the words of up to 64 slots for writing (internal/prefetch: PREFETCHW on
+// amd64, nothing elsewhere), so that their misses overlap, then runs the CAS
+// loops on lines already in the cache. The prefetches decide nothing: each
+// push decides on its own CAS loop's load.
 //
 // # Levels
 //

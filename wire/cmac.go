@@ -130,11 +130,3 @@ func padded(msg []byte, r int) (lo, hi uint64) {
 func shape(n int) (nblocks int, full bool) {
 	return max(1, (n+aes.BlockSize-1)/aes.BlockSize), n > 0 && n%aes.BlockSize == 0
 }
-
-// xor16 xors the first 16 bytes of src into x, as two 8-byte words (the
-// byte order of the loads does not matter to a xor).
-func xor16(x *[aes.BlockSize]byte, src []byte) {
-	_ = src[aes.BlockSize-1]
-	binary.LittleEndian.PutUint64(x[:8], binary.LittleEndian.Uint64(x[:8])^binary.LittleEndian.Uint64(src[:8]))
-	binary.LittleEndian.PutUint64(x[8:], binary.LittleEndian.Uint64(x[8:])^binary.LittleEndian.Uint64(src[8:16]))
-}

@@ -12,3 +12,8 @@ func Read(p unsafe.Pointer)
 //
 //go:noescape
 func Write(p unsafe.Pointer)
+
+// WriteEach is Write for every pointer of ps, in one call.
+//
+//go:noescape
+func WriteEach(ps []unsafe.Pointer)

@@ -14,3 +14,18 @@ TEXT ·Write(SB), NOSPLIT, $0-8
 	MOVQ	p+0(FP), AX
 	BYTE	$0x0F; BYTE $0x0D; BYTE $0x08 // PREFETCHW (AX)
 	RET
+
+// func WriteEach(ps []unsafe.Pointer)
+TEXT ·WriteEach(SB), NOSPLIT, $0-24
+	MOVQ	ps_base+0(FP), BX
+	MOVQ	ps_len+8(FP), CX
+	TESTQ	CX, CX
+	JLE	done
+loop:
+	MOVQ	(BX), AX
+	BYTE	$0x0F; BYTE $0x0D; BYTE $0x08 // PREFETCHW (AX)
+	ADDQ	$8, BX
+	DECQ	CX
+	JNZ	loop
+done:
+	RET

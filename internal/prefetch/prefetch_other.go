@@ -9,3 +9,6 @@ func Read(unsafe.Pointer) {}
 
 // Write does nothing on this architecture.
 func Write(unsafe.Pointer) {}
+
+// WriteEach does nothing on this architecture.
+func WriteEach([]unsafe.Pointer) {}

@@ -13,6 +13,8 @@ func TestNeverFaults(t *testing.T) {
 		Read(p)
 		Write(p)
 	}
+	WriteEach([]unsafe.Pointer{nil, unsafe.Pointer(&x[0]), unsafe.Pointer(&x[7])})
+	WriteEach(nil)
 	if x != [8]uint64{1, 2, 3, 4, 5, 6, 7, 8} {
 		t.Fatalf("a prefetch changed memory: %v", x)
 	}
