@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/swimwheel/swimwheel/detector"
 )
 
 // child is the manager running in a child process.
@@ -80,6 +82,7 @@ func startChild(cfg *Config, keyHex string, onEvent func(Event)) (*child, error)
 
 func (c *child) read(r *bufio.Reader, onEvent func(Event)) {
 	defer close(c.done)
+	var totals [detector.EventLHM + 1]uint64 // of the "C" lines so far
 	for {
 		line, err := r.ReadString('\n')
 		if err != nil {
@@ -89,6 +92,12 @@ func (c *child) read(r *bufio.Reader, onEvent func(Event)) {
 		case strings.HasPrefix(line, "E "):
 			if ev, err := parseEvent(line[2:]); err == nil {
 				onEvent(ev)
+			}
+		case strings.HasPrefix(line, "C "):
+			kind, total, err := parseCount(line[2:])
+			if err == nil && int(kind) < len(totals) && total > totals[kind] {
+				onEvent(Event{Kind: kind, Worker: -1, Count: total - totals[kind]})
+				totals[kind] = total
 			}
 		case strings.HasPrefix(line, "S "):
 			var st ManagerStats

@@ -251,6 +251,12 @@ func (e *events) init(cfg *Config, plan *Plan) {
 func (e *events) add(ev Event) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if ev.Count > 0 {
+		if int(ev.Kind) < len(e.byKind) {
+			e.byKind[ev.Kind] += ev.Count
+		}
+		return
+	}
 	if int(ev.Kind) < len(e.byKind) {
 		e.byKind[ev.Kind]++
 	}

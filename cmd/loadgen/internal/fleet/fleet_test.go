@@ -1,6 +1,8 @@
 package fleet
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"os"
 	"strings"
@@ -8,6 +10,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/swimwheel/swimwheel/detector"
 )
 
 // TestMain lets the test binary serve as the manager's child process, so
@@ -99,6 +103,36 @@ func TestEventLineRoundTrip(t *testing.T) {
 	require.Equal(t, -1, workerIndex("x12"))
 	require.Equal(t, -1, workerIndex("w"))
 	require.Equal(t, 42, workerIndex(workerID(42)))
+}
+
+// TestEventStreamTallies: extensions cross the stream as running totals,
+// which the reading side turns into tallies of what is new; other events
+// stay one line each, and joins are not streamed.
+func TestEventStreamTallies(t *testing.T) {
+	var out bytes.Buffer
+	ew := newEventWriter(&out)
+	ew.events([]detector.Event{
+		{Kind: detector.EventExtended, Worker: "w1"},
+		{Kind: detector.EventJoined, Worker: "w2"},
+		{Kind: detector.EventExtended, Worker: "w1"},
+		{Kind: detector.EventSuspected, Worker: "w3", Cause: detector.CauseDeadline},
+	})
+	ew.flush()
+	ew.events([]detector.Event{{Kind: detector.EventExtended, Worker: "w4"}})
+	ew.flush()
+	ew.flush() // no new extension: no line
+	require.Equal(t, 2, strings.Count(out.String(), "C "), out.String())
+
+	c := &child{done: make(chan struct{}), stats: make(chan ManagerStats, 1)}
+	var got []Event
+	c.read(bufio.NewReader(&out), func(ev Event) { got = append(got, ev) })
+	require.Len(t, got, 3)
+	require.Equal(t, detector.EventSuspected, got[0].Kind)
+	require.Equal(t, Event{Kind: detector.EventExtended, Worker: -1, Count: 2}, got[1])
+	require.Equal(t, Event{Kind: detector.EventExtended, Worker: -1, Count: 1}, got[2])
+
+	_, _, err := parseCount("5 x\n")
+	require.ErrorIs(t, err, errEventLine)
 }
 
 func TestStuckVerdict(t *testing.T) {

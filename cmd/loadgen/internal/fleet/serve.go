@@ -67,8 +67,9 @@ type serveFlags struct {
 }
 
 // Serve is the child process: it runs a manager on 127.0.0.1, prints its
-// address as "A host:port", streams events as "E ..." lines (see
-// formatEvent) and answers each "s" line on stdin with an "S {json}" line of
+// address as "A host:port", streams events as "E ..." lines (appendEvent)
+// and the totals of those it only counts as "C ..." lines (appendCount), and
+// answers each "s" line on stdin with an "S {json}" line of
 // ManagerStats. It returns when stdin closes, so it never outlives its
 // parent. The key comes from the environment (KeyEnv).
 func Serve(args []string, stdin io.Reader, stdout io.Writer, stderr io.Writer) int {
@@ -220,23 +221,37 @@ func keyringFromEnv() (*wire.Keyring, error) {
 }
 
 // eventWriter formats events into a pending buffer (cheap, on the
-// manager's loop goroutine) that a flusher writes out, so that a slow pipe
-// never blocks the manager for longer than a buffer swap.
+// manager's loop) and writes the buffer out every 20 ms. Events the report
+// only counts (EventExtended, thousands a second) are not formatted one by
+// one: flush writes their running total as one "C kind total" line, so that
+// the event stream costs the measured process little.
 type eventWriter struct {
 	w       io.Writer
 	wmu     sync.Mutex // serialises writes to w
-	mu      sync.Mutex // guards pending
+	mu      sync.Mutex // guards pending, extended
 	pending []byte
 	spare   []byte
+	// extended counts EventExtended; written is the total last written.
+	extended, written uint64
 }
 
 func newEventWriter(w io.Writer) *eventWriter { return &eventWriter{w: w} }
 
 func (ew *eventWriter) events(evs []detector.Event) {
-	at := time.Now().UnixNano()
+	var at int64 // read only if an event is formatted
 	ew.mu.Lock()
 	for i := range evs {
-		ew.pending = appendEvent(ew.pending, &evs[i], at)
+		switch evs[i].Kind {
+		case detector.EventJoined:
+			// Not streamed: the stats count them.
+		case detector.EventExtended:
+			ew.extended++
+		default:
+			if at == 0 {
+				at = time.Now().UnixNano()
+			}
+			ew.pending = appendEvent(ew.pending, &evs[i], at)
+		}
 	}
 	ew.mu.Unlock()
 }
@@ -251,6 +266,10 @@ func (ew *eventWriter) flush() {
 	ew.wmu.Lock()
 	defer ew.wmu.Unlock()
 	ew.mu.Lock()
+	if ew.extended != ew.written {
+		ew.pending = appendCount(ew.pending, detector.EventExtended, ew.extended)
+		ew.written = ew.extended
+	}
 	buf := ew.pending
 	ew.pending = ew.spare[:0]
 	ew.mu.Unlock()
@@ -283,14 +302,14 @@ type Event struct {
 	Reason string
 	Inc    uint64
 	Value  int // brake: state; lhm: score
+	// Count, when not 0, makes this a tally, not one event: Count more
+	// events of Kind happened (the child streams EventExtended as running
+	// totals); the other fields are zero.
+	Count uint64
 }
 
-// appendEvent writes "E kind worker at reason inc value\n". Joined events
-// are not streamed (the stats count them); the rest are rare.
+// appendEvent writes "E kind worker at reason inc value\n".
 func appendEvent(b []byte, ev *detector.Event, at int64) []byte {
-	if ev.Kind == detector.EventJoined {
-		return b
-	}
 	worker := ev.Worker
 	if worker == "" {
 		worker = "-"
@@ -323,6 +342,29 @@ func appendEvent(b []byte, ev *detector.Event, at int64) []byte {
 	b = append(b, ' ')
 	b = strconv.AppendInt(b, int64(value), 10)
 	return append(b, '\n')
+}
+
+// appendCount writes "C kind total\n": total events of kind so far.
+func appendCount(b []byte, kind detector.EventKind, total uint64) []byte {
+	b = append(b, "C "...)
+	b = strconv.AppendUint(b, uint64(kind), 10)
+	b = append(b, ' ')
+	b = strconv.AppendUint(b, total, 10)
+	return append(b, '\n')
+}
+
+// parseCount reads a line written by appendCount (without "C ").
+func parseCount(line string) (detector.EventKind, uint64, error) {
+	f := strings.Fields(line)
+	if len(f) != 2 {
+		return 0, 0, errEventLine
+	}
+	kind, err1 := strconv.ParseUint(f[0], 10, 8)
+	total, err2 := strconv.ParseUint(f[1], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, 0, fmt.Errorf("%w: %q: %v", errEventLine, line, err)
+	}
+	return detector.EventKind(kind), total, nil
 }
 
 var errEventLine = errors.New("fleet: malformed event line")
