@@ -83,3 +83,21 @@ func TestDecodeBatchAllocatesNothing(t *testing.T) {
 		require.Equal(t, uint32(i), ms[i].Ticket.Slot)
 	}
 }
+
+// TestTagEqual: equal tags match, and a tag differing in any one bit (or
+// in two that could cancel across the halves) does not.
+func TestTagEqual(t *testing.T) {
+	var want [TagSize]byte
+	for i := range want {
+		want[i] = byte(7*i + 1)
+	}
+	got := want
+	require.True(t, tagEqual(&want, got[:]))
+	for bit := range 8 * TagSize {
+		got = want
+		got[bit/8] ^= 1 << (bit % 8)
+		require.False(t, tagEqual(&want, got[:]), "bit %d", bit)
+		got[(bit/8+8)%TagSize] ^= 1 << (bit % 8) // the same bit of the other half
+		require.False(t, tagEqual(&want, got[:]), "bits %d and %d", bit, bit+64)
+	}
+}
