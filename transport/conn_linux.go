@@ -60,6 +60,7 @@ type Conn struct {
 	roob   []byte
 	rvlen  int           // in: messages asked of recvmmsg
 	rgot   int           // out: messages received
+	rdirty int           // rhdrs[:rdirty] were written by the kernel since their reset
 	rerr   syscall.Errno // out
 
 	// wmu guards all following w* fields: the send arrays, wiov[i] and
@@ -204,6 +205,7 @@ func (c *Conn) prebuild() {
 		h.SetIovlen(1)
 		h.Control = &c.roob[i*oobSlot]
 	}
+	c.resetHeaders(n)
 	c.whdrs = make([]unix.Mmsghdr, n)
 	c.wiov = make([]unix.Iovec, n)
 	c.wnames = make([]unix.RawSockaddrInet6, n)
@@ -213,6 +215,17 @@ func (c *Conn) prebuild() {
 		h.Name = (*byte)(unsafe.Pointer(&c.wnames[i]))
 		h.Iov = &c.wiov[i]
 		h.SetIovlen(1)
+	}
+}
+
+// resetHeaders readies rhdrs[:n] for recvmmsg to fill.
+func (c *Conn) resetHeaders(n int) {
+	for i := range n {
+		h := &c.rhdrs[i]
+		h.Hdr.Namelen = unix.SizeofSockaddrInet6
+		h.Hdr.SetControllen(oobSlot)
+		h.Hdr.Flags = 0
+		h.Len = 0
 	}
 }
 
@@ -269,18 +282,20 @@ func (c *Conn) ReadBatch(ms []Message) (int, error) {
 		if c.closed.Load() {
 			return 0, net.ErrClosed
 		}
-		for i := range vlen {
-			h := &c.rhdrs[i]
-			h.Hdr.Namelen = unix.SizeofSockaddrInet6
-			h.Hdr.SetControllen(oobSlot)
-			h.Hdr.Flags = 0
-			h.Len = 0
-		}
+		// Reset the headers the kernel wrote in the last call: it writes a
+		// header's name length, control length, flags and length only for
+		// the datagrams it returns, so the rest are still as reset. A read
+		// that returns few after one that returned many resets few.
+		c.resetHeaders(c.rdirty)
+		c.rdirty = 0
 		c.rvlen = vlen
 		if err := c.rc.Read(c.readFn); err != nil {
 			return 0, net.ErrClosed // the file is closed
 		}
 		c.readCalls.Add(1)
+		if c.rgot > 0 {
+			c.rdirty = c.rgot
+		}
 		switch {
 		case c.rerr == unix.EINTR || c.rerr == unix.EAGAIN:
 			continue
@@ -309,7 +324,13 @@ func (c *Conn) ReadBatch(ms []Message) (int, error) {
 			}
 			size := int(h.Len)
 			off := i * c.bufSize
-			ms[n] = Message{Addr: c.peer(i), Data: c.rbuf[off : off+size : off+size], N: size}
+			// Field by field: a Message built whole is assembled on the
+			// stack and copied in 16-byte moves, each of which waits for
+			// the narrower stores that built it.
+			m := &ms[n]
+			m.Addr = c.peer(i)
+			m.Data = c.rbuf[off : off+size : off+size]
+			m.N = size
 			n++
 		}
 		if n > 0 {
