@@ -129,20 +129,20 @@ func (m *Manager) ingestGroup(rd *reader, now wheel.Time, pkts []transport.Messa
 			m.stats.bad[wire.FaultOf(err)].Add(1)
 			continue
 		}
-		p := pending{seq: msg.Seq, inc: msg.Incarnation, ticket: wheel.Ticket(msg.Ticket), typ: msg.Type, keep: true, pkt: uint8(i)}
+		chk, ticket := checkNone, wheel.Ticket(msg.Ticket)
 		switch msg.Type {
 		case wire.TypeHeartbeat, wire.TypeAck, wire.TypeExtensionRequest, wire.TypeLeave:
 			// The sender is the worker the ticket names. A ticket with no
 			// peer yet is passed on: the loop answers it with an "unknown"
 			// notice.
-			p.check = checkTicket
+			chk = checkTicket
 		case wire.TypeJoin:
 			// A known worker's join must be newer than what its slot saw; a
 			// new worker's join must be fresh (Config.JoinFreshness), and
 			// opens the window (the loop resets it).
 			id := unsafe.String(unsafe.SliceData(msg.WorkerID), len(msg.WorkerID))
 			if kt, ok := m.det.Lookup(id); ok {
-				p.check, p.ticket = checkJoin, kt
+				chk, ticket = checkJoin, kt
 			} else if !m.freshJoin(msg.Seq) {
 				// Unknown, and too far from the clock to be a live
 				// worker's join: a replay, or a worker whose clock is off.
@@ -157,12 +157,19 @@ func (m *Manager) ingestGroup(rd *reader, now wheel.Time, pkts []transport.Messa
 			m.stats.unexpected.Add(1)
 			continue
 		}
+		// Filled in place, field by field: a pending built whole is
+		// assembled on the stack and copied in 16-byte moves, each of which
+		// waits for the narrower stores that built it. (pend never outgrows
+		// its capacity, a group.)
+		pend = pend[:len(pend)+1]
+		p := &pend[len(pend)-1]
+		p.seq, p.inc, p.ticket = msg.Seq, msg.Incarnation, ticket
+		p.typ, p.check, p.keep, p.pkt, p.slow = msg.Type, chk, true, uint8(i), 0
 		if msg.Type != wire.TypeHeartbeat {
 			p.slow = uint8(len(slow))
 			slow = append(slow, inbound{})
 			fill(&slow[len(slow)-1], pkt.Addr, msg)
 		}
-		pend = append(pend, p)
 	}
 
 	// Warm-up loads of the windows. They are harmless: a load changes
