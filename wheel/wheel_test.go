@@ -114,6 +114,33 @@ func TestLifecycle(t *testing.T) {
 	}
 }
 
+// TestPrefetchChangesNothing: the prefetches take any slot, allocated or
+// not, in a chunk that exists or not, in range or not (the reader issues
+// them on unverified input), and leave the wheel as it was.
+func TestPrefetchChangesNothing(t *testing.T) {
+	// Three chunks' worth of capacity, the last one short; only the first
+	// chunk is allocated.
+	w, err := New(Config{Shards: 2, MaxSlots: 2*chunkSize + 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := w.Alloc()
+	if !w.Arm(a, Time(time.Second), true) {
+		t.Fatal("Arm failed")
+	}
+	next, _ := w.NextDeadline()
+	for _, s := range []uint32{a.Slot, a.Slot + 1, chunkSize - 1, chunkSize, 2*chunkSize + 6, 2*chunkSize + 7, 1<<32 - 1} {
+		w.Prefetch(s)
+		w.PrefetchLinks(s)
+	}
+	if d, ok := w.NextDeadline(); !ok || d != next {
+		t.Fatalf("NextDeadline = %v, %v after the prefetches, %v before", d, ok, next)
+	}
+	if dl, ok := w.Seal(a); !ok || dl != Time(time.Second) {
+		t.Fatalf("Seal = %v, %v after the prefetches", dl, ok)
+	}
+}
+
 // TestIdleJump advances over years of 1 µs ticks with a few deadlines: only
 // jumping between non-empty buckets makes this finish.
 func TestIdleJump(t *testing.T) {
