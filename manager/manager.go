@@ -43,7 +43,10 @@ type Config struct {
 	// 1709 to 1463 ns and the context switches from 8,650 to 4,900 a second.
 	// The defaults are 5ms and 512 (Transport.Batch): a busy socket takes
 	// about 500 packets in 5ms, and 512 measured the same CPU as 1024 with
-	// 5 bytes a worker less RSS at 200,000 workers. Negative: never wait.
+	// 5 bytes a worker less RSS at 200,000 workers. It is also how long the
+	// loop may leave the readers' forwarded packets queued: it comes for
+	// them at least every ReadLinger instead of being woken for each batch
+	// (see Run). Negative: never wait, and wake the loop for every batch.
 	ReadLinger time.Duration
 
 	// JoinFreshness bounds how far the sequence number of a join from a
@@ -146,8 +149,9 @@ type Manager struct {
 	peers peers
 	stats counters
 	seq   *wire.Sequence
-	inbox chan *batch // readers -> loop
-	free  chan *batch // loop -> readers, recycled
+	inbox chan *batch   // readers -> loop
+	kick  chan struct{} // readers -> loop: come now (see handOff)
+	free  chan *batch   // loop -> readers, recycled
 
 	// Loop goroutine only (or the caller of Receive/Advance).
 	out  outbox
@@ -166,6 +170,7 @@ func New(cfg Config) (*Manager, error) {
 		log:     cfg.Logger,
 		seq:     wire.NewSequence(uint64(time.Now().UnixNano())),
 		inbox:   make(chan *batch, 64),
+		kick:    make(chan struct{}, 1),
 		free:    make(chan *batch, 64),
 	}
 	dcfg := cfg.Detector
@@ -279,7 +284,7 @@ type Stats struct {
 	HeartbeatsSlow uint64 // handed to the loop (cycle reset, probe, refutation, notice)
 	Forwarded      uint64 // packets handed from readers to the loop
 	Events         [numEventKinds]uint64
-	TickLag        time.Duration // how late the last timer-driven Advance ran
+	TickLag        time.Duration // how late after the wheel's deadline the last Advance of Run ran
 	TickLagMax     time.Duration
 	LHM            int
 	Brake          detector.BrakeState

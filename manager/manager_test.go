@@ -1,6 +1,7 @@
 package manager
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -424,4 +425,45 @@ func TestJoinFreshnessMustBeBelowHalfTheRetention(t *testing.T) {
 	_, err = New(Config{Listen: "127.0.0.1:0", Detector: cfg, Keyring: ring, JoinFreshness: cfg.Retention / 2})
 	require.ErrorIs(t, err, ErrConfig)
 	require.ErrorContains(t, err, "JoinFreshness")
+}
+
+// TestHandOff: a reader's batch is queued without waking the loop, which
+// comes for it on its own timer; with ReadLinger negative every batch wakes
+// it; a full queue wakes it and waits for room.
+func TestHandOff(t *testing.T) {
+	h := newHarness(t, nil)
+	m, ctx := h.m, context.Background()
+	require.True(t, m.handOff(ctx, &batch{}))
+	require.Len(t, m.inbox, 1)
+	require.Len(t, m.kick, 0, "a queued batch woke the loop")
+	<-m.inbox
+
+	m.cfg.ReadLinger = -1
+	require.True(t, m.handOff(ctx, &batch{}))
+	require.Len(t, m.kick, 1, "no lingering, and the loop was not woken")
+	<-m.inbox
+	<-m.kick
+
+	m.cfg.ReadLinger = 5 * time.Millisecond
+	for range cap(m.inbox) {
+		require.True(t, m.handOff(ctx, &batch{}))
+	}
+	require.Len(t, m.kick, 0)
+	last := &batch{}
+	done := make(chan bool)
+	go func() { done <- m.handOff(ctx, last) }()
+	<-m.kick // the full queue woke the loop
+	for range cap(m.inbox) {
+		require.NotSame(t, last, <-m.inbox)
+	}
+	require.True(t, <-done)
+	require.Same(t, last, <-m.inbox)
+
+	// A reader waiting for room gives up when the manager stops.
+	for range cap(m.inbox) {
+		require.True(t, m.handOff(ctx, &batch{}))
+	}
+	stop, cancel := context.WithCancel(ctx)
+	cancel()
+	require.False(t, m.handOff(stop, &batch{}))
 }

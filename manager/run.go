@@ -96,9 +96,7 @@ func (m *Manager) read(ctx context.Context, c transport.PacketConn) error {
 		if len(rd.cur.items) == 0 {
 			continue
 		}
-		select {
-		case m.inbox <- rd.cur:
-		case <-ctx.Done():
+		if !m.handOff(ctx, rd.cur) {
 			return nil
 		}
 		select {
@@ -109,50 +107,87 @@ func (m *Manager) read(ctx context.Context, c transport.PacketConn) error {
 	}
 }
 
-// runLoop owns the detector: it applies forwarded batches and runs Advance
-// when the one timer, armed at the wheel's next deadline, goes off.
+// handOff queues a batch for the loop. It does not wake the loop: the
+// loop comes for the queue at least every ReadLinger (see runLoop), and
+// waking it for each of the hundreds of batches a second a busy manager
+// reads was most of the Go scheduler's work, and of its thread wake-ups.
+// With ReadLinger negative (no batching wanted), or when the queue is full,
+// it wakes the loop. It reports false if ctx ended first.
+func (m *Manager) handOff(ctx context.Context, b *batch) bool {
+	select {
+	case m.inbox <- b:
+		if m.cfg.ReadLinger < 0 {
+			m.kickLoop()
+		}
+		return true
+	default:
+	}
+	m.kickLoop()
+	select {
+	case m.inbox <- b:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// kickLoop wakes the loop if it is not already due to wake.
+func (m *Manager) kickLoop() {
+	select {
+	case m.kick <- struct{}{}:
+	default:
+	}
+}
+
+// runLoop owns the detector. It wakes when its one timer goes off, armed
+// at the wheel's next deadline or ReadLinger from now, whichever is first,
+// or when a reader kicks it (see handOff); it then applies every batch the
+// readers queued, runs Advance if the wheel is due, and sends what all that
+// produced. A forwarded packet (a join, an ack, an extension request) thus
+// waits up to ReadLinger in the queue, as it may in the reader: replies
+// leave within milliseconds, and every packet read before a deadline is
+// applied before Advance fires it.
 func (m *Manager) runLoop(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	var want wheel.Time
+	var want wheel.Time // the wheel's next deadline, as of the last arm
 	arm := func() {
+		now := m.Now()
 		next, ok := m.det.NextDeadline()
 		if !ok {
-			next = m.Now() + wheel.Time(time.Second)
+			next = now + wheel.Time(time.Second)
 		}
 		want = next
-		timer.Reset(max(0, time.Duration(next-m.Now())))
+		if m.cfg.ReadLinger > 0 {
+			next = min(next, now+wheel.Time(m.cfg.ReadLinger))
+		}
+		timer.Reset(max(0, time.Duration(next-now)))
 	}
 	arm()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case b := <-m.inbox:
-			now := m.Now()
-			// Take every batch already waiting before sending anything,
-			// so that replies go out in one sendmmsg, not one each.
-			for more := true; more; {
+		case <-m.kick:
+		case <-timer.C:
+		}
+		now := m.Now()
+		// Take every batch queued before sending anything, so that replies
+		// go out in one sendmmsg, not one each.
+		for more := true; more; {
+			select {
+			case b := <-m.inbox:
 				m.process(now, b.items)
 				b.items = b.items[:0]
 				select {
 				case m.free <- b:
 				default:
 				}
-				select {
-				case b = <-m.inbox:
-				default:
-					more = false
-				}
+			default:
+				more = false
 			}
-			if now >= want {
-				// The timer is due too (want is the wheel's next deadline
-				// as of the last arm; whatever the batches armed is later
-				// than now): advance here rather than wait for the select.
-				m.det.Advance(now)
-			}
-		case <-timer.C:
-			now := m.Now()
+		}
+		if now >= want {
 			lag := int64(now - want)
 			m.stats.tickLagLast.Store(lag)
 			if lag > m.stats.tickLagMax.Load() {
