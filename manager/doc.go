@@ -14,7 +14,8 @@
 // # Goroutines
 //
 // Run starts one reader goroutine per socket (several sockets share the
-// port through SO_REUSEPORT) and one loop goroutine. A reader takes each
+// port through SO_REUSEPORT; by default one for every two cores, see
+// Config.Transport) and one loop goroutine. A reader takes each
 // recvmmsg batch in passes: it decodes and verifies every packet, checks
 // each sender's replay window (the windows sit in a dense 16-byte-a-worker
 // array, warmed before they are checked so that the cache misses of a batch

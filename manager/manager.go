@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math"
 	"net/netip"
+	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -20,7 +21,10 @@ import (
 type Config struct {
 	// Listen is the UDP address to serve, e.g. "0.0.0.0:7946" or
 	// "127.0.0.1:0". Ignored when Conns is set.
-	Listen    string
+	Listen string
+	// Transport sizes the sockets. The manager's defaults differ from the
+	// transport's: one socket for every two cores (at least one), reads of
+	// 512 datagrams, 256-byte buffers, which every valid message fits.
 	Transport transport.Config
 	// Conns, when set, are used instead of listening: an in-memory network
 	// for deterministic tests, or sockets the embedder opened. The manager
@@ -96,6 +100,18 @@ func (c *Config) validate() error {
 	}
 	if c.ReadLinger == 0 {
 		c.ReadLinger = 5 * time.Millisecond
+	}
+	if c.Transport.Sockets == 0 {
+		// Half the transport's own default (one a core): a reader takes a
+		// socket's packets in batches gathered over ReadLinger, so fewer
+		// sockets mean larger batches and fewer wake-ups, and one reader
+		// keeps up with hundreds of thousands of packets a second (the
+		// kernel's share, about 1µs a packet, is most of its work). The
+		// other cores are left to the loop and the embedder. Measured at
+		// 200,000 workers on 2 cores: one socket against two took the CPU
+		// per heartbeat from 165-175 to 128-142 ns user and from 880-960
+		// to 780-790 ns system.
+		c.Transport.Sockets = max(1, runtime.GOMAXPROCS(0)/2)
 	}
 	if c.Transport.Batch == 0 {
 		// Larger than the transport's own default: with the linger, one

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"runtime"
 	"testing"
 	"time"
 
@@ -363,6 +364,22 @@ func TestStaleTicketDoesNotTouchNewOwnersWindow(t *testing.T) {
 
 func TestBufSizeHoldsEveryMessage(t *testing.T) {
 	require.GreaterOrEqual(t, managerBufSize, wire.MaxMessageSize)
+}
+
+// TestTransportDefaults: the manager reads one socket for every two cores
+// (at least one), in 512-datagram batches; what the embedder sets stays.
+func TestTransportDefaults(t *testing.T) {
+	ring, err := wire.NewKeyring(1, testKey)
+	require.NoError(t, err)
+	c := Config{Listen: "127.0.0.1:0", Keyring: ring, Detector: detector.DefaultConfig()}
+	require.NoError(t, c.validate())
+	require.Equal(t, max(1, runtime.GOMAXPROCS(0)/2), c.Transport.Sockets)
+	require.Equal(t, 512, c.Transport.Batch)
+	require.Equal(t, managerBufSize, c.Transport.BufSize)
+
+	c = Config{Listen: "127.0.0.1:0", Keyring: ring, Detector: detector.DefaultConfig(), Transport: transport.Config{Sockets: 3}}
+	require.NoError(t, c.validate())
+	require.Equal(t, 3, c.Transport.Sockets)
 }
 
 // TestJoinFreshness: a join from an unknown worker must carry a sequence
