@@ -27,8 +27,8 @@
 // the loop with one channel send per received batch. After a short read a
 // reader lingers (ReadLinger, 5ms) so that the kernel gathers the next
 // packets into one batch. The loop owns the detector. Its one timer is
-// armed at the wheel's next deadline or ReadLinger from now, whichever is
-// first; when it goes off, the loop applies the batches the readers queued
+// armed at the wheel's next deadline or a poll interval from now (the
+// longer of ReadLinger and the wheel's tick), whichever is first; when it goes off, the loop applies the batches the readers queued
 // (readers do not wake it unless the queue is full), calls Advance if
 // the wheel is due, and sends replies, pings and ping-reqs in batches.
 // There is no timer per worker and no scan of the fleet.

@@ -47,10 +47,10 @@ type Config struct {
 	// 1709 to 1463 ns and the context switches from 8,650 to 4,900 a second.
 	// The defaults are 5ms and 512 (Transport.Batch): a busy socket takes
 	// about 500 packets in 5ms, and 512 measured the same CPU as 1024 with
-	// 5 bytes a worker less RSS at 200,000 workers. It is also how long the
-	// loop may leave the readers' forwarded packets queued: it comes for
-	// them at least every ReadLinger instead of being woken for each batch
-	// (see Run). Negative: never wait, and wake the loop for every batch.
+	// 5 bytes a worker less RSS at 200,000 workers. The loop is not woken
+	// for each batch the readers forward: it comes for them at least every
+	// ReadLinger or Detector.Tick, whichever is longer (see Run). Negative:
+	// never wait, and wake the loop for every batch.
 	ReadLinger time.Duration
 
 	// JoinFreshness bounds how far the sequence number of a join from a

@@ -108,7 +108,7 @@ func (m *Manager) read(ctx context.Context, c transport.PacketConn) error {
 }
 
 // handOff queues a batch for the loop. It does not wake the loop: the
-// loop comes for the queue at least every ReadLinger (see runLoop), and
+// loop comes for the queue at least every poll interval (see runLoop), and
 // waking it for each of the hundreds of batches a second a busy manager
 // reads was most of the Go scheduler's work, and of its thread wake-ups.
 // With ReadLinger negative (no batching wanted), or when the queue is full,
@@ -140,17 +140,20 @@ func (m *Manager) kickLoop() {
 }
 
 // runLoop owns the detector. It wakes when its one timer goes off, armed
-// at the wheel's next deadline or ReadLinger from now, whichever is first,
-// or when a reader kicks it (see handOff); it then applies every batch the
-// readers queued, runs Advance if the wheel is due, and sends what all that
-// produced. A forwarded packet (a join, an ack, an extension request) thus
-// waits up to ReadLinger in the queue, as it may in the reader: replies
-// leave within milliseconds, and every packet read before a deadline is
-// applied before Advance fires it.
+// at the wheel's next deadline or one poll interval from now, whichever is
+// first, or when a reader kicks it (see handOff); it then applies every
+// batch the readers queued, runs Advance if the wheel is due, and sends
+// what all that produced. The poll interval is the larger of ReadLinger and
+// the wheel's tick (10ms by default): a busy wheel is due every tick, so
+// one wake-up serves both. A forwarded packet (a join, an ack, an
+// extension request) thus waits up to a tick in the queue: replies leave
+// within milliseconds, and every packet read before a deadline is applied
+// before Advance fires it.
 func (m *Manager) runLoop(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	var want wheel.Time // the wheel's next deadline, as of the last arm
+	poll := wheel.Time(max(m.cfg.ReadLinger, m.cfg.Detector.Tick))
 	arm := func() {
 		now := m.Now()
 		next, ok := m.det.NextDeadline()
@@ -159,7 +162,7 @@ func (m *Manager) runLoop(ctx context.Context) {
 		}
 		want = next
 		if m.cfg.ReadLinger > 0 {
-			next = min(next, now+wheel.Time(m.cfg.ReadLinger))
+			next = min(next, now+poll)
 		}
 		timer.Reset(max(0, time.Duration(next-now)))
 	}

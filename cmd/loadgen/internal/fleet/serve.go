@@ -103,7 +103,9 @@ func Serve(args []string, stdin io.Reader, stdout io.Writer, stderr io.Writer) i
 	go func() { done <- srv.run(ctx) }()
 	out.line("A " + srv.addr() + "\n")
 	out.flush()
-	go out.flushEvery(ctx, 20*time.Millisecond)
+	// Events carry the time they happened, not the time they are written:
+	// the flush period delays the report, not the latencies it shows.
+	go out.flushEvery(ctx, 100*time.Millisecond)
 
 	lines := bufio.NewScanner(stdin)
 	for lines.Scan() {
