@@ -45,10 +45,9 @@ func (d *Detector) Prefetch(slot uint32) {
 func (d *Detector) PrefetchOwner(slot uint32) {
 	d.Prefetch(slot)
 	if r := d.recs.get(slot); r != nil {
-		// A record is at most 64 bytes but not aligned to a line: ask for
-		// both lines it may span.
+		// One line: a record is 64 bytes, at a multiple of 64 into a
+		// page-aligned chunk (TestRecordFootprint).
 		prefetch.Write(unsafe.Pointer(r))
-		prefetch.Write(unsafe.Add(unsafe.Pointer(r), unsafe.Sizeof(*r)-1))
 	}
 	d.wheel.PrefetchLinks(slot)
 }

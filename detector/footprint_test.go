@@ -12,4 +12,10 @@ import (
 // and its map entry, well under the 200 bytes budgeted per worker.
 func TestRecordFootprint(t *testing.T) {
 	require.LessOrEqual(t, unsafe.Sizeof(record{}), uintptr(64))
+	// And no record straddles two lines, which PrefetchOwner relies on:
+	// records tile the line, from a line boundary of their chunk (a chunk
+	// is far larger than a page, so the allocator page-aligns it).
+	require.Zero(t, 64%unsafe.Sizeof(record{}))
+	require.Zero(t, unsafe.Offsetof(chunk{}.rec)%64)
+	require.Greater(t, unsafe.Sizeof(chunk{}), uintptr(32<<10))
 }

@@ -28,9 +28,10 @@
 // reader lingers (ReadLinger, 5ms) so that the kernel gathers the next
 // packets into one batch. The loop owns the detector. Its one timer is
 // armed at the wheel's next deadline or a poll interval from now (the
-// longer of ReadLinger and the wheel's tick), whichever is first; when it goes off, the loop applies the batches the readers queued
-// (readers do not wake it unless the queue is full), calls Advance if
-// the wheel is due, and sends replies, pings and ping-reqs in batches.
+// longer of ReadLinger and the wheel's tick), whichever is first; when it
+// goes off, the loop applies the batches the readers queued (readers do
+// not wake it unless the queue is full), calls Advance if the wheel is
+// due, and sends replies, pings and ping-reqs in batches.
 // There is no timer per worker and no scan of the fleet.
 //
 // Receive and Advance are the same core without goroutines: a caller that

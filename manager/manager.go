@@ -23,8 +23,9 @@ type Config struct {
 	// "127.0.0.1:0". Ignored when Conns is set.
 	Listen string
 	// Transport sizes the sockets. The manager's defaults differ from the
-	// transport's: one socket for every two cores (at least one), reads of
-	// 512 datagrams, 256-byte buffers, which every valid message fits.
+	// transport's: one socket for every two cores (at least one), each with
+	// the receive buffer of the sockets it stands for (8 MiB), reads of 512
+	// datagrams, 256-byte buffers, which every valid message fits.
 	Transport transport.Config
 	// Conns, when set, are used instead of listening: an in-memory network
 	// for deterministic tests, or sockets the embedder opened. The manager
@@ -112,6 +113,12 @@ func (c *Config) validate() error {
 		// loadgen runs: one socket 120-138 ns user a heartbeat, two
 		// 143-156; system time about the same (800-910 and 824-940 ns).
 		c.Transport.Sockets = max(1, runtime.GOMAXPROCS(0)/2)
+		if c.Transport.ReadBuffer == 0 {
+			// And as much kernel buffer in all as one socket a core had
+			// (4 MiB each): the queue must hold what arrives while the
+			// process is held up, about 8,000 heartbeats for 8 MiB.
+			c.Transport.ReadBuffer = 4 << 20 * runtime.GOMAXPROCS(0) / c.Transport.Sockets
+		}
 	}
 	if c.Transport.Batch == 0 {
 		// Larger than the transport's own default: with the linger, one

@@ -374,6 +374,7 @@ func TestTransportDefaults(t *testing.T) {
 	c := Config{Listen: "127.0.0.1:0", Keyring: ring, Detector: detector.DefaultConfig()}
 	require.NoError(t, c.validate())
 	require.Equal(t, max(1, runtime.GOMAXPROCS(0)/2), c.Transport.Sockets)
+	require.Equal(t, 4<<20*runtime.GOMAXPROCS(0)/c.Transport.Sockets, c.Transport.ReadBuffer)
 	require.Equal(t, 512, c.Transport.Batch)
 	require.Equal(t, managerBufSize, c.Transport.BufSize)
 

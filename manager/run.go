@@ -146,13 +146,15 @@ func (m *Manager) kickLoop() {
 // what all that produced. The poll interval is the larger of ReadLinger and
 // the wheel's tick (10ms by default): a busy wheel is due every tick, so
 // one wake-up serves both. A forwarded packet (a join, an ack, an
-// extension request) thus waits up to a tick in the queue: replies leave
-// within milliseconds, and every packet read before a deadline is applied
-// before Advance fires it.
+// extension request) thus waits up to a poll interval in the queue, and
+// every packet handed off before a wake-up is applied before that wake-up's
+// Advance. The price: an idle manager still wakes once a poll interval (100
+// times a second by default).
 func (m *Manager) runLoop(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	var want wheel.Time // the wheel's next deadline, as of the last arm
+	var armed bool      // there was one (else want is a second later)
 	poll := wheel.Time(max(m.cfg.ReadLinger, m.cfg.Detector.Tick))
 	arm := func() {
 		now := m.Now()
@@ -160,7 +162,7 @@ func (m *Manager) runLoop(ctx context.Context) {
 		if !ok {
 			next = now + wheel.Time(time.Second)
 		}
-		want = next
+		want, armed = next, ok
 		if m.cfg.ReadLinger > 0 {
 			next = min(next, now+poll)
 		}
@@ -191,10 +193,12 @@ func (m *Manager) runLoop(ctx context.Context) {
 			}
 		}
 		if now >= want {
-			lag := int64(now - want)
-			m.stats.tickLagLast.Store(lag)
-			if lag > m.stats.tickLagMax.Load() {
-				m.stats.tickLagMax.Store(lag)
+			if armed {
+				lag := int64(now - want)
+				m.stats.tickLagLast.Store(lag)
+				if lag > m.stats.tickLagMax.Load() {
+					m.stats.tickLagMax.Store(lag)
+				}
 			}
 			m.det.Advance(now)
 		}

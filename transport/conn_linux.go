@@ -284,8 +284,9 @@ func (c *Conn) ReadBatch(ms []Message) (int, error) {
 		}
 		// Reset the headers the kernel wrote in the last call: it writes a
 		// header's name length, control length, flags and length only for
-		// the datagrams it returns, so the rest are still as reset. A read
-		// that returns few after one that returned many resets few.
+		// the datagrams it returns, so the rest are still as reset: a call
+		// resets as many headers as the one before it returned, not the
+		// whole batch.
 		c.resetHeaders(c.rdirty)
 		c.rdirty = 0
 		c.rvlen = vlen

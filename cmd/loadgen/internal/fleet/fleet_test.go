@@ -119,9 +119,11 @@ func TestEventStreamTallies(t *testing.T) {
 	})
 	ew.flush()
 	ew.events([]detector.Event{{Kind: detector.EventExtended, Worker: "w4"}})
+	ew.line("S {}\n") // a stats line follows the totals of what came before it
 	ew.flush()
 	ew.flush() // no new extension: no line
 	require.Equal(t, 2, strings.Count(out.String(), "C "), out.String())
+	require.Less(t, strings.LastIndex(out.String(), "C "), strings.Index(out.String(), "S "), out.String())
 
 	c := &child{done: make(chan struct{}), stats: make(chan ManagerStats, 1)}
 	var got []Event

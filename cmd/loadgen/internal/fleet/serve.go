@@ -223,7 +223,7 @@ func keyringFromEnv() (*wire.Keyring, error) {
 }
 
 // eventWriter formats events into a pending buffer (cheap, on the
-// manager's loop) and writes the buffer out every 20 ms. Events the report
+// manager's loop) and writes the buffer out every 100 ms. Events the report
 // only counts (EventExtended, thousands a second) are not formatted one by
 // one: flush writes their running total as one "C kind total" line, so that
 // the event stream costs the measured process little.
@@ -258,20 +258,28 @@ func (ew *eventWriter) events(evs []detector.Event) {
 	ew.mu.Unlock()
 }
 
+// line queues s after the events so far: a stats line ("S ...") follows
+// the total of every extension granted before it.
 func (ew *eventWriter) line(s string) {
 	ew.mu.Lock()
+	ew.appendTotals()
 	ew.pending = append(ew.pending, s...)
 	ew.mu.Unlock()
+}
+
+// appendTotals queues the running totals that changed. ew.mu is held.
+func (ew *eventWriter) appendTotals() {
+	if ew.extended != ew.written {
+		ew.pending = appendCount(ew.pending, detector.EventExtended, ew.extended)
+		ew.written = ew.extended
+	}
 }
 
 func (ew *eventWriter) flush() {
 	ew.wmu.Lock()
 	defer ew.wmu.Unlock()
 	ew.mu.Lock()
-	if ew.extended != ew.written {
-		ew.pending = appendCount(ew.pending, detector.EventExtended, ew.extended)
-		ew.written = ew.extended
-	}
+	ew.appendTotals()
 	buf := ew.pending
 	ew.pending = ew.spare[:0]
 	ew.mu.Unlock()
