@@ -102,7 +102,7 @@ func (m *Manager) ingest(rd *reader, now wheel.Time, pkts []transport.Message) {
 // arrays far larger than the cache, in random order.
 //
 //  1. Decode and verify every packet, in one DecodeBatch (which verifies
-//     the tags of four heartbeats at once); keep what the later passes need
+//     the tags of eight heartbeats at once); keep what the later passes need
 //     in rd.pend (and, for the rare packets that are not heartbeats, their
 //     inbound struct in rd.slow).
 //  2. Warm the replay windows of the group: independent loads whose misses

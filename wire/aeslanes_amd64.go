@@ -10,7 +10,7 @@ import (
 // (PINSRQ). Some virtual CPUs report the first without the second.
 var haveLanes = cpu.X86.HasAES && cpu.X86.HasSSE41
 
-// cmacLanes runs the CMAC chains of four lanes with k: lane l's nblocks
+// cmacLanes runs the CMAC chains of eight lanes with k: lane l's nblocks
 // (1..laneBlocks) blocks are in bufs[l] as little-endian words, its last
 // block already padded,
 // sub (the same for every lane) is xored into the last block, and lane l's

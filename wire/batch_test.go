@@ -26,14 +26,25 @@ func TestDecodeBatchMatchesDecode(t *testing.T) {
 			pool = append(pool, encode(t, c, &m))
 		}
 	}
+	// And runs of heartbeats of one key, which fill every lane of a group.
+	var hbs [][]byte
+	require.NoError(t, ring.SetPrimary(testKeyID))
+	for i := range 64 {
+		hb := Message{Type: TypeHeartbeat, Ticket: Ticket{Slot: uint32(i), Gen: 1}, Incarnation: uint64(i), Seq: testSeq + uint64(i)}
+		hbs = append(hbs, encode(t, c, &hb))
+	}
 	r := rand.New(rand.NewPCG(7, 8))
 	const rounds = 3000
 	bad := 0
-	for range rounds {
+	for round := range rounds {
 		n := 1 + r.IntN(70)
+		from := pool
+		if round%2 == 1 {
+			from = hbs
+		}
 		pkts := make([][]byte, n)
 		for i := range pkts {
-			p := append([]byte(nil), pool[r.IntN(len(pool))]...)
+			p := append([]byte(nil), from[r.IntN(len(from))]...)
 			switch r.IntN(8) {
 			case 0:
 				p[len(p)-1-r.IntN(TagSize)] ^= 1 << r.IntN(8) // tag

@@ -302,7 +302,7 @@ func verified(pkt []byte, m *Message) {
 // DecodeBatch is Decode for every packet of pkts: it sets ms[i] and errs[i]
 // (nil on success) to what Decode(pkts[i], &ms[i]) would give, in the same
 // order of checks. ms and errs must be at least as long as pkts. It exists
-// for speed: on a CPU with AES-NI it verifies the tags of up to four
+// for speed: on a CPU with AES-NI it verifies the tags of up to eight
 // consecutive packets of the same key and shape (a run of heartbeats)
 // at once, their AES chains interleaved, which costs about what one
 // packet's chain costs alone. It allocates nothing.
@@ -320,7 +320,7 @@ func (c *Codec) DecodeBatch(pkts [][]byte, ms []Message, errs []error) {
 const batchChunk = 64
 
 // decodeChunk is DecodeBatch for at most batchChunk packets, in two passes:
-// parse every packet and start the CMACs of each run of four alike, then
+// parse every packet and start the CMACs of each run of eight alike, then
 // compare the tags. Comparing in a pass of its own lets the CPU run a
 // group's AES chain while it parses the next packets, instead of waiting
 // for the tag right after starting it.

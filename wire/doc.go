@@ -123,7 +123,7 @@
 // a heartbeat's two AES-256 blocks spend their time in the instruction's
 // latency, with the AES unit mostly idle. Codec.DecodeBatch, which the
 // manager's readers call, fills it: on amd64 with AES-NI it runs the CMACs
-// of four consecutive packets of the same key and shape (block count, last
+// of eight consecutive packets of the same key and shape (block count, last
 // block full or not) in one assembly routine, their rounds interleaved and
 // each lane's state kept in a register, and compares the tags in a pass of
 // their own so that the CPU runs one group's chains while it parses the
