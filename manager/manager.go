@@ -38,8 +38,9 @@ type Config struct {
 	// HeartbeatInterval is what Welcome tells agents; default Base/5.
 	HeartbeatInterval time.Duration
 
-	// ReadLinger is how long a reader waits after a read that returned less
-	// than half a batch, so that the kernel gathers the next packets into
+	// ReadLinger is how long a reader waits after a read that did not fill
+	// its batch (the socket's queue is empty), so that the kernel gathers
+	// the next packets into
 	// one batch: fewer syscalls and wakeups per packet, for at most this much
 	// added latency, which deadlines of seconds do not notice. Measured with
 	// loadgen's default fleet: 1ms and 64-packet reads cut the manager's CPU

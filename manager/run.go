@@ -85,7 +85,11 @@ func (m *Manager) read(ctx context.Context, c transport.PacketConn) error {
 			time.Sleep(m.cfg.ReadLinger)
 		}
 		n, err := c.ReadBatch(msgs)
-		short = n < len(msgs)/2
+		// A read that did not fill the batch emptied the socket's queue
+		// (recvmmsg takes what is there, up to the batch): reading again
+		// at once would take the few packets that arrived meanwhile, in a
+		// syscall of its own, or block for the next one.
+		short = n < len(msgs)
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return nil
