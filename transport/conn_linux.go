@@ -288,15 +288,12 @@ func (c *Conn) ReadBatch(ms []Message) (int, error) {
 		// resets as many headers as the one before it returned, not the
 		// whole batch.
 		c.resetHeaders(c.rdirty)
-		c.rdirty = 0
 		c.rvlen = vlen
 		if err := c.rc.Read(c.readFn); err != nil {
 			return 0, net.ErrClosed // the file is closed
 		}
 		c.readCalls.Add(1)
-		if c.rgot > 0 {
-			c.rdirty = c.rgot
-		}
+		c.rdirty = max(c.rgot, 0) // -1 with an error: nothing written
 		switch {
 		case c.rerr == unix.EINTR || c.rerr == unix.EAGAIN:
 			continue
